@@ -1,0 +1,179 @@
+"""A small client for Khalti's ePayment (KPG-2) web checkout API.
+
+Two calls make a payment: `initiate` asks Khalti for a payment link, and
+`lookup` asks Khalti what became of it. Nothing else Khalti or a browser says
+is proof of payment. This module knows HTTP and Khalti's JSON, and nothing
+about Flask or the shop's database.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import urljoin
+
+import requests
+
+SANDBOX_BASE_URL = "https://dev.khalti.com/api/v2/"
+PRODUCTION_BASE_URL = "https://khalti.com/api/v2/"
+
+# (connect, read) seconds. Khalti documents no timeout; without one a hung
+# gateway would hold the buyer's page, and a worker, forever.
+DEFAULT_TIMEOUT = (3.05, 10)
+
+# Lookup answers these two with HTTP 400, yet the body is an ordinary lookup
+# result: a payment that will never complete, not a broken request.
+FINISHED_WITH_400 = {"Expired", "User canceled"}
+
+
+class KhaltiError(Exception):
+    """Anything that kept us from getting a usable answer from Khalti."""
+
+
+class KhaltiConnectionError(KhaltiError):
+    """Khalti could not be reached, or did not answer in time."""
+
+
+class KhaltiAPIError(KhaltiError):
+    """Khalti answered, but with an error or with something we cannot read."""
+
+    def __init__(self, message: str, *, status_code: int, body: object = None):
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+
+
+@dataclass(frozen=True)
+class InitiatedPayment:
+    pidx: str
+    payment_url: str
+    expires_at: str
+    raw: dict
+
+
+@dataclass(frozen=True)
+class PaymentLookup:
+    pidx: str
+    status: str
+    total_amount: int
+    transaction_id: str | None
+    raw: dict
+
+
+class KhaltiClient:
+    def __init__(
+        self,
+        secret_key: str,
+        base_url: str = SANDBOX_BASE_URL,
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ):
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.timeout = timeout
+        # One session per client reuses the TCP and TLS connection to Khalti.
+        self.session = session or requests.Session()
+        # The word "Key" and a space, then the key: Khalti answers 401
+        # "Authentication credentials were not provided." without the prefix.
+        self.session.headers["Authorization"] = f"Key {secret_key}"
+
+    def initiate(self, payload: dict) -> InitiatedPayment:
+        """Ask Khalti for a payment link (POST epayment/initiate/).
+
+        `payload` is Khalti's request body: amount in paisa, purchase_order_id,
+        return_url and the rest. Initiate is not idempotent (every call makes a
+        new pidx), so it is never retried here.
+
+        :raises KhaltiConnectionError: Khalti could not be reached in time.
+        :raises KhaltiAPIError: Khalti refused the request or answered nonsense.
+        """
+        status_code, body = self._post("epayment/initiate/", payload)
+        if status_code != 200:
+            raise KhaltiAPIError(
+                describe_error(body), status_code=status_code, body=body
+            )
+        try:
+            return InitiatedPayment(
+                pidx=body["pidx"],
+                payment_url=body["payment_url"],
+                expires_at=body["expires_at"],
+                raw=body,
+            )
+        except (KeyError, TypeError) as exc:
+            raise KhaltiAPIError(
+                "Khalti's answer has no payment link.", status_code=200, body=body
+            ) from exc
+
+    def lookup(self, pidx: str) -> PaymentLookup:
+        """Ask Khalti for the state of a payment (POST epayment/lookup/).
+
+        :raises KhaltiConnectionError: Khalti could not be reached in time.
+        :raises KhaltiAPIError: Khalti answered with an error (401, 404 for an
+            unknown pidx, 5xx) or with something we cannot read.
+        """
+        status_code, body = self._post("epayment/lookup/", {"pidx": pidx})
+        is_result = status_code == 200 or (
+            status_code == 400
+            and isinstance(body, dict)
+            and body.get("status") in FINISHED_WITH_400
+        )
+        if not is_result:
+            raise KhaltiAPIError(
+                describe_error(body), status_code=status_code, body=body
+            )
+        try:
+            lookup = PaymentLookup(
+                pidx=body["pidx"],
+                status=body["status"],
+                total_amount=int(body["total_amount"]),
+                transaction_id=body.get("transaction_id"),
+                raw=body,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KhaltiAPIError(
+                "Khalti's lookup answer is incomplete.", status_code=200, body=body
+            ) from exc
+        # An answer about some other payment is no answer about this one.
+        if lookup.pidx != pidx:
+            raise KhaltiAPIError(
+                "Khalti answered about a different payment.", status_code=200, body=body
+            )
+        return lookup
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _post(self, path: str, payload: dict) -> tuple[int, object]:
+        """POST JSON to Khalti; return the HTTP status and the decoded body."""
+        url = urljoin(self.base_url, path)
+        try:
+            response = self.session.post(url, json=payload, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise KhaltiConnectionError(f"Could not reach Khalti: {exc}") from exc
+        if response.status_code >= 500:
+            raise KhaltiAPIError(
+                f"Khalti is having trouble (HTTP {response.status_code}).",
+                status_code=response.status_code,
+            )
+        try:
+            return response.status_code, response.json()
+        except ValueError as exc:
+            raise KhaltiAPIError(
+                f"Khalti's answer is not JSON (HTTP {response.status_code}).",
+                status_code=response.status_code,
+            ) from exc
+
+
+def describe_error(body: object) -> str:
+    """Turn Khalti's error body into one readable sentence.
+
+    Khalti uses two shapes: {"detail": "..."} for authentication and lookup
+    errors, and {"field": ["message", ...], "error_key": ...} for validation.
+    """
+    if not isinstance(body, dict):
+        return "Khalti refused the request."
+    if isinstance(body.get("detail"), str):
+        return body["detail"]
+    messages = [
+        f"{field}: {' '.join(map(str, problems))}"
+        for field, problems in body.items()
+        if isinstance(problems, list)
+    ]
+    return "; ".join(messages) or "Khalti refused the request."

@@ -1,0 +1,327 @@
+"""The shop's data: products, orders, their items and the payment timeline.
+
+Money is always an integer number of paisa (Rs 1 = 100 paisa), the unit Khalti
+uses. Every column that holds money says so in its name.
+"""
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import Enum, ForeignKey, String, Text, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def enum_values(enum: type[StrEnum]) -> list[str]:
+    return [member.value for member in enum]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class OrderStatus(StrEnum):
+    """Where an order stands. The values are stored as they are."""
+
+    CREATED = "created"  # saved, Khalti not asked yet
+    AWAITING_PAYMENT = "awaiting_payment"  # buyer sent to Khalti's payment page
+    PENDING = "pending"  # Khalti says Pending: hold, do not fulfil
+    NEEDS_REVIEW = "needs_review"  # something a person must look at
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+# Orders whose payment is not settled yet: a lookup may still move them.
+OPEN_STATUSES = frozenset(
+    {OrderStatus.AWAITING_PAYMENT, OrderStatus.PENDING, OrderStatus.NEEDS_REVIEW}
+)
+
+# For each status, the statuses an order may move to it from. Canceled,
+# expired, failed and refunded appear on no right-hand side: they are final.
+# A paid order may only be refunded, in part or in full.
+ALLOWED_SOURCES = {
+    OrderStatus.AWAITING_PAYMENT: {OrderStatus.CREATED},
+    OrderStatus.PENDING: {OrderStatus.AWAITING_PAYMENT, OrderStatus.NEEDS_REVIEW},
+    OrderStatus.NEEDS_REVIEW: {OrderStatus.AWAITING_PAYMENT, OrderStatus.PENDING},
+    OrderStatus.PAID: OPEN_STATUSES,
+    OrderStatus.CANCELED: OPEN_STATUSES,
+    OrderStatus.EXPIRED: OPEN_STATUSES,
+    OrderStatus.FAILED: OPEN_STATUSES | {OrderStatus.CREATED},
+    OrderStatus.PARTIALLY_REFUNDED: OPEN_STATUSES | {OrderStatus.PAID},
+    OrderStatus.REFUNDED: OPEN_STATUSES
+    | {OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED},
+}
+
+# Orders that will never be paid give their stock back.
+RELEASES_STOCK = frozenset(
+    {OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.FAILED}
+)
+
+
+class Product(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text)
+    price_paisa: Mapped[int]
+    stock: Mapped[int]
+
+    @property
+    def image(self) -> str:
+        return f"img/{self.slug}.svg"
+
+
+@dataclass(frozen=True)
+class CartLine:
+    product: "Product"
+    quantity: int
+
+    @property
+    def total_paisa(self) -> int:
+        return self.product.price_paisa * self.quantity
+
+
+def cart_total_paisa(lines: list[CartLine]) -> int:
+    return sum(line.total_paisa for line in lines)
+
+
+class Order(db.Model):
+    # "order" is an SQL keyword; a plural table name avoids quoting trouble.
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The public reference, sent to Khalti as purchase_order_id and used in
+    # URLs. Random, so nobody can guess another buyer's order page.
+    purchase_order_id: Mapped[str] = mapped_column(
+        String(32), unique=True, default=lambda: secrets.token_urlsafe(12)
+    )
+    # Stored as the plain strings above ("paid"), not the enum's member names.
+    status: Mapped[OrderStatus] = mapped_column(
+        Enum(OrderStatus, native_enum=False, length=32, values_callable=enum_values),
+        default=OrderStatus.CREATED,
+    )
+    customer_name: Mapped[str] = mapped_column(String(100))
+    customer_email: Mapped[str] = mapped_column(String(254))
+    customer_phone: Mapped[str] = mapped_column(String(10))
+    total_paisa: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=now_utc, index=True)
+
+    # Filled in from Khalti's answers.
+    pidx: Mapped[str | None] = mapped_column(String(64), unique=True)
+    payment_url: Mapped[str | None] = mapped_column(String(500))
+    expires_at: Mapped[str | None] = mapped_column(String(40))
+    transaction_id: Mapped[str | None] = mapped_column(String(64))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+
+    items: Mapped[list["OrderItem"]] = relationship(
+        back_populates="order", cascade="all, delete-orphan"
+    )
+    events: Mapped[list["PaymentEvent"]] = relationship(
+        back_populates="order",
+        cascade="all, delete-orphan",
+        order_by="PaymentEvent.id",
+    )
+
+    @classmethod
+    def from_cart(
+        cls, lines: list[CartLine], *, name: str, email: str, phone: str
+    ) -> "Order":
+        """Build an order from the cart's lines.
+
+        Each item keeps the unit price it was sold at, so a later change of
+        a product's price never changes what this buyer owes.
+        """
+        items = [
+            OrderItem(
+                product_id=line.product.id,
+                name=line.product.name,
+                unit_price_paisa=line.product.price_paisa,
+                quantity=line.quantity,
+            )
+            for line in lines
+        ]
+        return cls(
+            customer_name=name,
+            customer_email=email,
+            customer_phone=phone,
+            items=items,
+            total_paisa=sum(item.line_total_paisa for item in items),
+        )
+
+    def record(self, kind: str, data: dict | None = None) -> None:
+        """Add a step to this order's payment timeline."""
+        self.events.append(PaymentEvent(kind=kind, data=json.dumps(data or {})))
+
+    def reserve_stock(self) -> Product | None:
+        """Take this order's items out of stock.
+
+        One conditional UPDATE per product ("only if enough is left") lets the
+        database settle races between buyers: two buyers can never both take
+        the last unit. Returns the first product that ran short, else None;
+        on a shortage the caller rolls the whole transaction back.
+        """
+        for item in self.items:
+            taken = db.session.execute(
+                update(Product)
+                .where(Product.id == item.product_id, Product.stock >= item.quantity)
+                .values(stock=Product.stock - item.quantity)
+            )
+            if taken.rowcount != 1:
+                return db.session.get(Product, item.product_id)
+        return None
+
+    def release_stock(self) -> None:
+        """Put this order's items back in stock."""
+        for item in self.items:
+            db.session.execute(
+                update(Product)
+                .where(Product.id == item.product_id)
+                .values(stock=Product.stock + item.quantity)
+            )
+
+    def move_to(self, target: OrderStatus, **changes) -> bool:
+        """Change the status if, and only if, the transition is allowed.
+
+        The check and the change are one UPDATE ... WHERE status IN (...), so
+        when many requests race (a reload, a double click, reconcile running
+        at the same time) the database lets exactly one of them through. Only
+        that one records the change and releases stock. Returns whether this
+        call made the change. The caller commits.
+        """
+        moved = db.session.execute(
+            update(Order)
+            .where(Order.id == self.id, Order.status.in_(ALLOWED_SOURCES[target]))
+            .values(status=target, **changes)
+            .execution_options(synchronize_session=False)
+        )
+        # Re-read the row: whoever won, this object now shows the real status.
+        db.session.refresh(self)
+        if moved.rowcount != 1:
+            return False
+        self.record(f"status:{target}")
+        if target in RELEASES_STOCK:
+            self.release_stock()
+        return True
+
+
+class OrderItem(db.Model):
+    __tablename__ = "order_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    unit_price_paisa: Mapped[int]
+    quantity: Mapped[int]
+
+    order: Mapped[Order] = relationship(back_populates="items")
+
+    @property
+    def line_total_paisa(self) -> int:
+        return self.unit_price_paisa * self.quantity
+
+
+class PaymentEvent(db.Model):
+    """One step of an order's payment, shown to learners as a timeline."""
+
+    __tablename__ = "payment_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    kind: Mapped[str] = mapped_column(String(40))
+    data: Mapped[str] = mapped_column(Text, default="{}")
+
+    order: Mapped[Order] = relationship(back_populates="events")
+
+    @property
+    def payload(self) -> dict:
+        return json.loads(self.data)
+
+
+CATALOG = [
+    # (slug, name, price in paisa, stock, description)
+    (
+        "jordan-air",
+        "Jordan Air",
+        200_00,
+        25,
+        "The tutorial's sneaker, now with a real cart behind it.",
+    ),
+    (
+        "dslr-camera",
+        "DSLR Camera",
+        500_00,
+        10,
+        "The tutorial's camera. Pairs well with a verified receipt.",
+    ),
+    (
+        "dhaka-topi",
+        "Dhaka Topi",
+        450_00,
+        40,
+        "A hand-woven cap in the classic Palpali pattern.",
+    ),
+    (
+        "lokta-notebook",
+        "Lokta Notebook",
+        350_00,
+        30,
+        "Handmade lokta paper from the hills, bound by hand.",
+    ),
+    (
+        "himalayan-tea",
+        "Himalayan Tea",
+        650_00,
+        20,
+        "First-flush leaves from Ilam, 100 g.",
+    ),
+    (
+        "prayer-flags",
+        "Prayer Flags",
+        120_00,
+        50,
+        "Five colours on a cotton string, ready for the breeze.",
+    ),
+    (
+        "khalti-sticker",
+        "Khalti Sticker",
+        5_00,
+        100,
+        "Rs 5 on its own: under Khalti's Rs 10 minimum, so add a friend.",
+    ),
+]
+
+
+def seed_catalog() -> int:
+    """Add the sample products that are missing. Returns how many were added."""
+    existing = set(db.session.scalars(db.select(Product.slug)))
+    added = 0
+    for slug, name, price_paisa, stock, description in CATALOG:
+        if slug not in existing:
+            db.session.add(
+                Product(
+                    slug=slug,
+                    name=name,
+                    price_paisa=price_paisa,
+                    stock=stock,
+                    description=description,
+                )
+            )
+            added += 1
+    db.session.commit()
+    return added
