@@ -1,0 +1,650 @@
+"""Khalti Demo Shop: a Flask storefront that takes payments through Khalti.
+
+Read it top to bottom in the order of a buyer's journey: the catalog, the
+cart, the checkout that starts a Khalti payment, the return from Khalti where
+the payment is verified, and the order page. The payment checks are in
+`start_payment`, `verify_payment` and `status_after_lookup`.
+"""
+
+import os
+from datetime import timedelta
+
+import click
+from dotenv import load_dotenv
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+from wtforms import EmailField, IntegerField, StringField, TelField
+from wtforms.validators import Email, InputRequired, Length, NumberRange, Regexp
+
+import khalti
+from models import (
+    OPEN_STATUSES,
+    CartLine,
+    Order,
+    OrderStatus,
+    Product,
+    cart_total_paisa,
+    db,
+    now_utc,
+    seed_catalog,
+)
+
+bp = Blueprint("shop", __name__, cli_group=None)
+csrf = CSRFProtect()
+
+# Khalti refuses web checkout payments under Rs 10.
+MINIMUM_PAISA = 1000
+
+# With no KHALTI_SECRET_KEY the shop talks to sandbox.py, started by `make run`.
+BUILTIN_SANDBOX_URL = "http://127.0.0.1:5001/api/v2/"
+BUILTIN_SANDBOX_KEY = "built-in-sandbox"
+
+PLACEHOLDER_SECRET_KEYS = {None, "", "change-me"}
+
+# Database ids are 32-bit; a larger number cannot name a product.
+MAX_ID = 2**31 - 1
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the shop: configuration, extensions, routes."""
+    load_dotenv()
+    app = Flask(__name__)
+    app.config.from_mapping(
+        SECRET_KEY=os.environ.get("SECRET_KEY"),
+        # A relative SQLite path ends up in the instance/ folder.
+        SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL", "sqlite:///shop.db"),
+        KHALTI_SECRET_KEY=os.environ.get("KHALTI_SECRET_KEY") or None,
+        KHALTI_BASE_URL=os.environ.get("KHALTI_BASE_URL") or None,
+        KHALTI_TIMEOUT=khalti.DEFAULT_TIMEOUT,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    app.config.update(test_config or {})
+    check_secret_key(app)
+    if not app.config["KHALTI_BASE_URL"]:
+        app.config["KHALTI_BASE_URL"] = (
+            khalti.SANDBOX_BASE_URL
+            if app.config["KHALTI_SECRET_KEY"]
+            else BUILTIN_SANDBOX_URL
+        )
+
+    db.init_app(app)
+    csrf.init_app(app)
+    app.register_blueprint(bp)
+    app.teardown_appcontext(close_khalti)
+    return app
+
+
+def check_secret_key(app: Flask) -> None:
+    """Refuse to run a real shop with a missing or example SECRET_KEY.
+
+    It signs the session cookie, which holds the cart and proves who placed
+    an order. Only local development and tests may fall back to a fixed one.
+    """
+    if app.config["SECRET_KEY"] not in PLACEHOLDER_SECRET_KEYS:
+        return
+    if app.debug or app.testing:
+        app.config["SECRET_KEY"] = "dev"
+        return
+    raise RuntimeError(
+        "SECRET_KEY is not set. Copy .env.example to .env and set it to the"
+        " output of: python -c 'import secrets; print(secrets.token_hex())'"
+    )
+
+
+def get_khalti() -> khalti.KhaltiClient:
+    """The Khalti client for this request, made on first use."""
+    if "khalti" not in g:
+        config = current_app.config
+        g.khalti = khalti.KhaltiClient(
+            config["KHALTI_SECRET_KEY"] or BUILTIN_SANDBOX_KEY,
+            config["KHALTI_BASE_URL"],
+            timeout=config["KHALTI_TIMEOUT"],
+        )
+    return g.khalti
+
+
+def close_khalti(exception: BaseException | None = None) -> None:
+    client = g.pop("khalti", None)
+    if client is not None:
+        client.close()
+
+
+@bp.app_template_filter("npr")
+def format_npr(paisa: int) -> str:
+    """123456 paisa -> "Rs 1,234.56". The only place paisa become rupees."""
+    return f"Rs {paisa // 100:,}.{paisa % 100:02d}"
+
+
+@bp.app_context_processor
+def layout_context() -> dict:
+    return {
+        "cart_count": sum(session_cart().values()),
+        "is_sandbox": current_app.config["KHALTI_BASE_URL"]
+        != khalti.PRODUCTION_BASE_URL,
+    }
+
+
+# --- The cart: product ids and quantities in the signed session cookie ------
+
+
+def session_cart() -> dict[str, int]:
+    return session.get("cart", {})
+
+
+def save_cart(cart: dict[str, int]) -> None:
+    session["cart"] = cart
+
+
+def cart_lines() -> list[CartLine]:
+    """The cart with each product read from the database, prices included."""
+    cart = session_cart()
+    products = db.session.scalars(
+        select(Product).where(Product.id.in_([int(pid) for pid in cart]))
+    )
+    return [CartLine(product, cart[str(product.id)]) for product in products]
+
+
+class ProductForm(FlaskForm):
+    """Names one product; used as is to remove a cart line."""
+
+    product_id = IntegerField(
+        validators=[InputRequired(), NumberRange(min=1, max=MAX_ID)]
+    )
+
+
+class CartLineForm(ProductForm):
+    quantity = IntegerField(validators=[InputRequired(), NumberRange(min=1)])
+
+
+def strip(value: str | None) -> str | None:
+    return value.strip() if value else value
+
+
+class CheckoutForm(FlaskForm):
+    name = StringField(
+        "Full name", filters=[strip], validators=[InputRequired(), Length(max=100)]
+    )
+    email = EmailField(
+        "Email", filters=[strip], validators=[InputRequired(), Email(), Length(max=254)]
+    )
+    phone = TelField(
+        "Mobile number",
+        filters=[strip],
+        validators=[
+            InputRequired(),
+            Regexp(
+                r"9[78][0-9]{8}\Z",
+                message="Enter a 10-digit mobile number starting with 97 or 98.",
+            ),
+        ],
+    )
+
+
+def first_error(form: FlaskForm) -> str:
+    for field_name, errors in form.errors.items():
+        label = getattr(form, field_name).label.text if field_name in form else ""
+        return f"{label}: {errors[0]}" if label else errors[0]
+    return "Something in the form is not right."
+
+
+def refuse(message: str, page, status: int = 400):
+    """Answer bad input with a message on `page`, changing nothing."""
+    flash(message, "error")
+    return page(), status
+
+
+def quantity_problem(product: Product, quantity: int) -> str | None:
+    if quantity > product.stock:
+        return f"Only {product.stock} of {product.name} left in stock."
+    return None
+
+
+# --- Catalog and cart --------------------------------------------------------
+
+
+@bp.get("/")
+def catalog():
+    """List every product."""
+    products = db.session.scalars(select(Product).order_by(Product.id))
+    return render_template("catalog.html", products=products)
+
+
+def render_cart():
+    lines = cart_lines()
+    return render_template(
+        "cart.html",
+        lines=lines,
+        total_paisa=cart_total_paisa(lines),
+        minimum_paisa=MINIMUM_PAISA,
+    )
+
+
+@bp.post("/cart/add")
+def add_to_cart():
+    """Add some of a product to the cart."""
+    form = CartLineForm()
+    if not form.validate():
+        return refuse(first_error(form), catalog)
+    product = db.get_or_404(Product, form.product_id.data)
+    cart = session_cart()
+    quantity = cart.get(str(product.id), 0) + form.quantity.data
+    if problem := quantity_problem(product, quantity):
+        return refuse(problem, catalog)
+    save_cart(cart | {str(product.id): quantity})
+    flash(f"Added {form.quantity.data} × {product.name} to your cart.", "success")
+    return redirect(url_for("shop.cart"), code=303)
+
+
+@bp.get("/cart")
+def cart():
+    """Show the cart with prices from the database."""
+    return render_cart()
+
+
+@bp.post("/cart/update")
+def update_cart_line():
+    """Change the quantity of one cart line."""
+    form = CartLineForm()
+    if not form.validate():
+        return refuse(first_error(form), render_cart)
+    cart = session_cart()
+    if str(form.product_id.data) not in cart:
+        return refuse("That product is not in your cart.", render_cart, 404)
+    product = db.get_or_404(Product, form.product_id.data)
+    if problem := quantity_problem(product, form.quantity.data):
+        return refuse(problem, render_cart)
+    save_cart(cart | {str(product.id): form.quantity.data})
+    flash(f"Updated {product.name}.", "success")
+    return redirect(url_for("shop.cart"), code=303)
+
+
+@bp.post("/cart/remove")
+def remove_cart_line():
+    """Take one line out of the cart."""
+    form = ProductForm()
+    cart = session_cart()
+    if not form.validate() or str(form.product_id.data) not in cart:
+        return refuse("That product is not in your cart.", render_cart, 404)
+    save_cart(
+        {pid: qty for pid, qty in cart.items() if pid != str(form.product_id.data)}
+    )
+    flash("Removed from your cart.", "success")
+    return redirect(url_for("shop.cart"), code=303)
+
+
+# --- Checkout: create the order, then ask Khalti for a payment link ---------
+
+
+def cart_problem(lines: list[CartLine]) -> str | None:
+    """Why this cart cannot be checked out, or None."""
+    if not lines:
+        return "Your cart is empty."
+    if cart_total_paisa(lines) < MINIMUM_PAISA:
+        return (
+            f"Khalti accepts payments of {format_npr(MINIMUM_PAISA)} or more."
+            " Add a little more to your cart."
+        )
+    for line in lines:
+        if problem := quantity_problem(line.product, line.quantity):
+            return problem
+    return None
+
+
+@bp.route("/checkout", methods=["GET", "POST"])
+def checkout():
+    """Ask for the buyer's details, then place the order and pay."""
+    lines = cart_lines()
+    if problem := cart_problem(lines):
+        if request.method == "GET":
+            flash(problem, "error")
+            return redirect(url_for("shop.cart"), code=303)
+        return refuse(problem, render_cart)
+    form = CheckoutForm()
+    if not form.validate_on_submit():
+        status = 400 if form.is_submitted() else 200
+        return render_template(
+            "checkout.html", form=form, lines=lines, total_paisa=cart_total_paisa(lines)
+        ), status
+
+    order = Order.from_cart(
+        lines, name=form.name.data, email=form.email.data, phone=form.phone.data
+    )
+    db.session.add(order)
+    if short := order.reserve_stock():
+        db.session.rollback()
+        return refuse(f"Sorry, {short.name} just sold out.", render_cart, 409)
+    order.record("order_created", {"total_paisa": order.total_paisa})
+    db.session.commit()
+    remember_order(order)
+    return start_payment(order)
+
+
+def remember_order(order: Order) -> None:
+    """Note in the buyer's session that they placed this order.
+
+    Only that browser may see the buyer's name, email and phone on the order
+    page; anyone else with the link sees just the items and status.
+    """
+    session["orders"] = [*session.get("orders", [])[-19:], order.purchase_order_id]
+
+
+def placed_here(order: Order) -> bool:
+    return order.purchase_order_id in session.get("orders", [])
+
+
+def initiate_payload(order: Order) -> dict:
+    """What Khalti's initiate call needs to know about the order."""
+    return {
+        "return_url": url_for("shop.payment_return", _external=True),
+        "website_url": url_for("shop.catalog", _external=True),
+        "amount": order.total_paisa,  # paisa, never rupees
+        "purchase_order_id": order.purchase_order_id,
+        "purchase_order_name": ", ".join(item.name for item in order.items)[:100],
+        "customer_info": {
+            "name": order.customer_name,
+            "email": order.customer_email,
+            "phone": order.customer_phone,
+        },
+        # Khalti checks that the breakdown adds up to the amount exactly.
+        "amount_breakdown": [{"label": "Items", "amount": order.total_paisa}],
+        "product_details": [
+            {
+                "identity": str(item.product_id),
+                "name": item.name,
+                "unit_price": item.unit_price_paisa,
+                "quantity": item.quantity,
+                "total_price": item.line_total_paisa,
+            }
+            for item in order.items
+        ],
+    }
+
+
+def start_payment(order: Order):
+    """Ask Khalti for a payment link and send the buyer there.
+
+    The order and its stock are committed before Khalti is called, and the
+    pidx is committed before the redirect: whatever happens next, every
+    payment that exists at Khalti has an order row that can be looked up.
+    """
+    payload = initiate_payload(order)
+    order.record("initiate_request", payload)
+    try:
+        payment = get_khalti().initiate(payload)
+    except khalti.KhaltiError as exc:
+        return payment_not_started(order, exc)
+    order.record("initiate_response", payment.raw)
+    order.move_to(
+        OrderStatus.AWAITING_PAYMENT,
+        pidx=payment.pidx,
+        payment_url=payment.payment_url,
+        expires_at=payment.expires_at,
+    )
+    db.session.commit()
+    return redirect(payment.payment_url, code=303)
+
+
+def payment_not_started(order: Order, exc: khalti.KhaltiError):
+    """Khalti refused or could not be reached: fail the order, free its stock."""
+    current_app.logger.warning(
+        "Initiate failed for %s: %s", order.purchase_order_id, exc
+    )
+    order.record(
+        "initiate_error", {"error": str(exc), "body": getattr(exc, "body", None)}
+    )
+    order.move_to(OrderStatus.FAILED, failure_reason=str(exc))
+    db.session.commit()
+    if isinstance(exc, khalti.KhaltiAPIError) and exc.status_code == 400:
+        status, message = 400, f"Khalti could not accept this payment: {exc}"
+    else:
+        status = 502
+        message = (
+            "We could not reach Khalti to start your payment. Nothing was charged."
+        )
+    return render_template(
+        "error.html", code=status, title="Payment not started", message=message
+    ), status
+
+
+# --- Coming back from Khalti: verify, never trust --------------------------
+
+# How each lookup status moves an order (compared case-insensitively, since
+# Khalti's own docs spell "Partially Refunded" two ways). Completed is
+# handled apart because it also needs the amount to match.
+STATUS_AFTER_LOOKUP = {
+    "initiated": OrderStatus.AWAITING_PAYMENT,
+    "pending": OrderStatus.PENDING,
+    "user canceled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "refunded": OrderStatus.REFUNDED,
+    "partially refunded": OrderStatus.PARTIALLY_REFUNDED,
+    "failed": OrderStatus.FAILED,
+}
+
+
+def status_after_lookup(lookup: khalti.PaymentLookup, order: Order) -> OrderStatus:
+    """The order status that Khalti's lookup answer calls for."""
+    if lookup.status == "Completed":
+        # Completed for a different amount is not this order's payment in
+        # full: a person must look at it before anything ships.
+        if lookup.total_amount == order.total_paisa:
+            return OrderStatus.PAID
+        return OrderStatus.NEEDS_REVIEW
+    # Anything Khalti has not documented is held for a person to check.
+    return STATUS_AFTER_LOOKUP.get(lookup.status.casefold(), OrderStatus.NEEDS_REVIEW)
+
+
+def verify_payment(order: Order) -> bool:
+    """Look the order's payment up at Khalti and apply the answer.
+
+    Every path that settles a payment comes through here: the return from
+    Khalti, the "Check again" button and the reconcile command. Returns
+    whether the order's status changed.
+
+    :raises khalti.KhaltiError: Khalti could not answer; nothing changed.
+    """
+    try:
+        lookup = get_khalti().lookup(order.pidx)
+    except khalti.KhaltiError as exc:
+        order.record("lookup_error", {"error": str(exc)})
+        db.session.commit()
+        raise
+    order.record("lookup_response", lookup.raw)
+    changes = {"transaction_id": lookup.transaction_id} if lookup.transaction_id else {}
+    changed = order.move_to(status_after_lookup(lookup, order), **changes)
+    db.session.commit()
+    return changed
+
+
+def order_by_pidx(pidx: str) -> Order:
+    return db.one_or_404(select(Order).where(Order.pidx == pidx))
+
+
+@bp.get("/successfull-payment")
+def payment_return():
+    """Khalti sends the buyer back here. Only pidx is used, as a lookup key."""
+    pidx = request.args.get("pidx", "")
+    if not pidx:
+        abort(400, "The link from Khalti is missing the payment id (pidx).")
+    order = order_by_pidx(pidx)
+    # A reload or the back button after the payment settled: nothing to do.
+    if order.status not in OPEN_STATUSES:
+        return redirect(
+            url_for("shop.order_detail", purchase_order_id=order.purchase_order_id),
+            code=303,
+        )
+    # Kept for the learners' timeline; none of it is believed.
+    order.record("callback", request.args.to_dict())
+    return settle_and_show(order)
+
+
+@bp.post("/orders/<purchase_order_id>/verify")
+def check_again(purchase_order_id):
+    """The "Check again" button: ask Khalti once more."""
+    order = db.one_or_404(
+        select(Order).where(Order.purchase_order_id == purchase_order_id)
+    )
+    if order.status not in OPEN_STATUSES:
+        return redirect(
+            url_for("shop.order_detail", purchase_order_id=purchase_order_id), code=303
+        )
+    return settle_and_show(order)
+
+
+def settle_and_show(order: Order):
+    try:
+        changed = verify_payment(order)
+    except khalti.KhaltiError:
+        return render_template("confirming.html", order=order), 502
+    if changed and order.status == OrderStatus.PAID and placed_here(order):
+        save_cart({})
+    flash_outcome(order)
+    return redirect(
+        url_for("shop.order_detail", purchase_order_id=order.purchase_order_id),
+        code=303,
+    )
+
+
+OUTCOME_MESSAGES = {
+    OrderStatus.PAID: ("Payment received. Thank you!", "success"),
+    OrderStatus.CANCELED: (
+        "You canceled the payment. Your cart is still here.",
+        "info",
+    ),
+    OrderStatus.EXPIRED: ("The payment link expired. Your cart is still here.", "info"),
+    OrderStatus.FAILED: (
+        "Khalti says the payment failed. Nothing was charged.",
+        "error",
+    ),
+    OrderStatus.PENDING: ("Khalti is still processing your payment.", "info"),
+    OrderStatus.NEEDS_REVIEW: (
+        "We need to check this payment by hand before we ship.",
+        "error",
+    ),
+}
+
+
+def flash_outcome(order: Order) -> None:
+    if outcome := OUTCOME_MESSAGES.get(order.status):
+        flash(*outcome)
+
+
+# --- The order page ----------------------------------------------------------
+
+
+@bp.get("/orders/<purchase_order_id>")
+def order_detail(purchase_order_id):
+    """The receipt, with the payment's timeline."""
+    order = db.one_or_404(
+        select(Order).where(Order.purchase_order_id == purchase_order_id)
+    )
+    show_customer = placed_here(order)
+    return render_template(
+        "order.html",
+        order=order,
+        show_customer=show_customer,
+        timeline=list(timeline(order, show_customer)),
+    )
+
+
+def timeline(order: Order, show_customer: bool):
+    """The order's events and their data, the buyer's details hidden from others."""
+    for event in order.events:
+        payload = event.payload
+        if "customer_info" in payload and not show_customer:
+            payload |= {"customer_info": "(only the buyer's browser sees this)"}
+        yield event, payload
+
+
+# --- Errors ------------------------------------------------------------------
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(error: HTTPException):
+    return render_template(
+        "error.html", code=error.code, title=error.name, message=error.description
+    ), error.code
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(error: CSRFError):
+    message = (
+        "This form has expired or did not come from this site."
+        " Reload the page and try again."
+    )
+    return render_template(
+        "error.html", code=400, title="Form expired", message=message
+    ), 400
+
+
+@bp.app_errorhandler(500)
+def server_error(error):
+    db.session.rollback()
+    return render_template(
+        "error.html",
+        code=500,
+        title="Something went wrong",
+        message="Please try again in a moment.",
+    ), 500
+
+
+# --- Command-line tools --------------------------------------------------------
+
+
+@bp.cli.command("init-db")
+def init_db():
+    """Create the tables and add the sample products (safe to run twice)."""
+    db.create_all()
+    added = seed_catalog()
+    click.echo(f"Database ready; {added} sample products added.")
+
+
+@bp.cli.command("reconcile")
+@click.option(
+    "--older-than",
+    "minutes",
+    default=0,
+    type=click.IntRange(min=0),
+    help="Only orders at least this many minutes old.",
+)
+def reconcile(minutes):
+    """Look up every unsettled order at Khalti and apply the answer.
+
+    Buyers who pay and close the tab never come back, and Khalti has no
+    webhook, so run this from cron every few minutes.
+    """
+    cutoff = now_utc() - timedelta(minutes=minutes)
+    orders = db.session.scalars(
+        select(Order)
+        .where(Order.status.in_(OPEN_STATUSES), Order.created_at <= cutoff)
+        .order_by(Order.id)
+    ).all()
+    changed = failed = 0
+    for order in orders:
+        before = order.status
+        try:
+            moved = verify_payment(order)
+        except khalti.KhaltiError as exc:
+            failed += 1
+            click.echo(f"{order.purchase_order_id}  {before}  lookup failed: {exc}")
+            continue
+        changed += moved
+        click.echo(f"{order.purchase_order_id}  {before} -> {order.status}")
+    click.echo(
+        f"Checked {len(orders)} orders: {changed} changed, {failed} lookups failed."
+    )
