@@ -1,0 +1,216 @@
+"""Fixtures: the Khalti sandbox served over real HTTP, and a fresh shop per test.
+
+The shop reaches the sandbox exactly as it would reach Khalti: through
+KHALTI_BASE_URL, over HTTP. Nothing in `requests` is mocked.
+"""
+
+import threading
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from sqlalchemy import update
+from sqlalchemy.orm import selectinload
+from werkzeug.serving import make_server
+
+import app as shop_module
+import sandbox
+from models import Order, Product, db, seed_catalog
+
+SANDBOX_CREDENTIALS = {"mobile": "9800000001", "mpin": "1111", "otp": "987654"}
+
+
+class ServedSandbox:
+    """sandbox.py on a free loopback port, with its test controls."""
+
+    def __init__(self, config: dict | None = None):
+        self.app = sandbox.create_app({"TESTING": True, **(config or {})})
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.port}"
+        self.api_url = f"{self.url}/api/v2/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+    def reset(self) -> None:
+        requests.post(f"{self.url}/sandbox/reset", timeout=5).raise_for_status()
+
+    def force(self, pidx: str, status: str, **fields) -> None:
+        """Make the sandbox's lookup answer `status` for this payment."""
+        response = requests.post(
+            f"{self.url}/sandbox/payments/{pidx}",
+            json={"status": status, **fields},
+            timeout=5,
+        )
+        response.raise_for_status()
+
+    def fault(self, endpoint: str, fault: str, seconds: float | None = None) -> None:
+        body = {"endpoint": endpoint, "fault": fault}
+        if seconds is not None:
+            body["seconds"] = seconds
+        requests.post(
+            f"{self.url}/sandbox/faults", json=body, timeout=5
+        ).raise_for_status()
+
+    def stats(self) -> dict:
+        return requests.get(f"{self.url}/sandbox/stats", timeout=5).json()
+
+    def record(self, pidx: str) -> dict:
+        return requests.get(f"{self.url}/sandbox/payments/{pidx}", timeout=5).json()
+
+    def pay(self, payment_url: str, **credentials) -> str:
+        """Pay on the sandbox's page as a buyer would; return the return URL."""
+        pidx = payment_url.split("pidx=")[1]
+        given = SANDBOX_CREDENTIALS | credentials
+        login = requests.post(
+            f"{self.url}/pay",
+            data={"pidx": pidx, "mobile": given["mobile"], "mpin": given["mpin"]},
+            timeout=5,
+        )
+        assert login.status_code == 200, login.text
+        confirm = requests.post(
+            f"{self.url}/confirm",
+            data={"pidx": pidx, "otp": given["otp"]},
+            allow_redirects=False,
+            timeout=5,
+        )
+        assert confirm.status_code == 302, confirm.text
+        return confirm.headers["Location"]
+
+    def cancel(self, payment_url: str) -> str:
+        pidx = payment_url.split("pidx=")[1]
+        response = requests.post(
+            f"{self.url}/cancel", data={"pidx": pidx}, allow_redirects=False, timeout=5
+        )
+        assert response.status_code == 302, response.text
+        return response.headers["Location"]
+
+
+@pytest.fixture(scope="session")
+def served_sandbox():
+    served = ServedSandbox()
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def khalti_sandbox(served_sandbox):
+    """The shared sandbox, emptied of payments and faults for each test."""
+    served_sandbox.reset()
+    return served_sandbox
+
+
+@pytest.fixture
+def make_app(tmp_path, khalti_sandbox):
+    """Build a shop on a fresh SQLite database, talking to the sandbox."""
+
+    def make(**config):
+        app = shop_module.create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "test",
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'shop.db'}",
+                "WTF_CSRF_ENABLED": False,
+                "KHALTI_SECRET_KEY": None,
+                "KHALTI_BASE_URL": khalti_sandbox.api_url,
+                "KHALTI_TIMEOUT": (2, 2),
+                **config,
+            }
+        )
+        with app.app_context():
+            db.create_all()
+            seed_catalog()
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def path_of(url: str) -> str:
+    """The path and query of an absolute URL, for the Flask test client."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+class Shop:
+    """What a buyer does, in a few words per step (like flaskr's AuthActions)."""
+
+    def __init__(self, app, client, khalti_sandbox):
+        self.app = app
+        self.client = client
+        self.sandbox = khalti_sandbox
+
+    def product(self, slug: str) -> Product:
+        with self.app.app_context():
+            return db.session.scalar(db.select(Product).where(Product.slug == slug))
+
+    def set_product(self, slug: str, **values) -> None:
+        with self.app.app_context():
+            db.session.execute(
+                update(Product).where(Product.slug == slug).values(**values)
+            )
+            db.session.commit()
+
+    def stock(self, slug: str) -> int:
+        return self.product(slug).stock
+
+    def add(self, slug: str, quantity: int = 1):
+        return self.client.post(
+            "/cart/add",
+            data={"product_id": self.product(slug).id, "quantity": quantity},
+        )
+
+    def checkout(self, **fields):
+        details = {"name": "Sita Sharma", "email": "sita@example.com"}
+        details["phone"] = "9812345678"
+        return self.client.post("/checkout", data=details | fields)
+
+    def start(self, *items: tuple[str, int]) -> Order:
+        """Fill the cart and check out; return the order awaiting payment."""
+        for slug, quantity in items or [("jordan-air", 1)]:
+            assert self.add(slug, quantity).status_code == 303
+        response = self.checkout()
+        assert response.status_code == 303, response.text
+        return self.latest_order()
+
+    def come_back(self, return_url: str):
+        return self.client.get(path_of(return_url))
+
+    def buy(self, *items: tuple[str, int]) -> Order:
+        """The whole happy path; return the paid order."""
+        order = self.start(*items)
+        response = self.come_back(self.sandbox.pay(order.payment_url))
+        assert response.status_code == 303, response.text
+        return self.order(order.purchase_order_id)
+
+    def latest_order(self) -> Order:
+        with self.app.app_context():
+            return db.session.scalar(db.select(Order).order_by(Order.id.desc()))
+
+    def order(self, purchase_order_id: str) -> Order:
+        with self.app.app_context():
+            # Load the events and items now: the session closes with the context.
+            return db.session.scalar(
+                db.select(Order)
+                .where(Order.purchase_order_id == purchase_order_id)
+                .options(selectinload(Order.events), selectinload(Order.items))
+            )
+
+    def events(self, order: Order) -> list[str]:
+        return [event.kind for event in self.order(order.purchase_order_id).events]
+
+
+@pytest.fixture
+def shop(app, client, khalti_sandbox):
+    return Shop(app, client, khalti_sandbox)

@@ -1,0 +1,79 @@
+"""When Khalti refuses to start a payment, or cannot be reached."""
+
+import time
+
+import pytest
+from conftest import ServedSandbox, Shop
+
+import app as shop_module
+from models import OrderStatus
+
+
+def assert_failed_and_released(shop, stock_before: int, reason: str):
+    order = shop.latest_order()
+    assert order.status == OrderStatus.FAILED
+    assert reason in order.failure_reason
+    assert order.pidx is None
+    assert shop.stock("jordan-air") == stock_before
+    assert "status:failed" in shop.events(order)
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("http_500", "HTTP 500"),
+        ("http_502", "HTTP 502"),
+        ("http_503", "HTTP 503"),
+        ("html_error", "HTTP 502"),
+        ("malformed_json", "not JSON"),
+        ("reset", "Could not reach Khalti"),
+    ],
+)
+def test_gateway_trouble_fails_the_order_with_502(shop, fault, reason):
+    stock_before = shop.stock("jordan-air")
+    shop.sandbox.fault("initiate", fault)
+    shop.add("jordan-air", 1)
+    response = shop.checkout()
+    assert response.status_code == 502
+    assert "We could not reach Khalti" in response.text
+    assert "Traceback" not in response.text
+    assert_failed_and_released(shop, stock_before, reason)
+
+
+def test_timeout_fails_the_order_within_the_budget(shop):
+    stock_before = shop.stock("jordan-air")
+    shop.sandbox.fault("initiate", "hang", seconds=4)  # the shop waits 2 s
+    shop.add("jordan-air", 1)
+    started = time.monotonic()
+    response = shop.checkout()
+    assert time.monotonic() - started < 4
+    assert response.status_code == 502
+    assert_failed_and_released(shop, stock_before, "Could not reach Khalti")
+
+
+def test_wrong_secret_key_fails_the_order(make_app, tmp_path):
+    keyed = ServedSandbox({"KHALTI_SECRET_KEY": "the-real-one"})
+    try:
+        app = make_app(KHALTI_SECRET_KEY="not-the-one", KHALTI_BASE_URL=keyed.api_url)
+        shop = Shop(app, app.test_client(), keyed)
+        stock_before = shop.stock("jordan-air")
+        shop.add("jordan-air", 1)
+        response = shop.checkout()
+        assert response.status_code == 502
+        assert "not-the-one" not in response.text
+        assert_failed_and_released(shop, stock_before, "Invalid token.")
+    finally:
+        keyed.stop()
+
+
+def test_validation_refusal_fails_the_order_with_400(shop, monkeypatch):
+    # Were the shop's own Rs 10 check missing, Khalti would refuse the amount.
+    monkeypatch.setattr(shop_module, "MINIMUM_PAISA", 0)
+    stock_before = shop.stock("khalti-sticker")
+    shop.add("khalti-sticker", 1)
+    response = shop.checkout()
+    assert response.status_code == 400
+    assert "Amount should be greater than Rs. 10" in response.text
+    order = shop.latest_order()
+    assert order.status == OrderStatus.FAILED
+    assert shop.stock("khalti-sticker") == stock_before
