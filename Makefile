@@ -1,0 +1,40 @@
+# Two commands: `make run` for the demo, `make test` for the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHOP_PORT ?= 5000
+SANDBOX_PORT ?= 5001
+
+.PHONY: run test lint format clean
+
+# The virtual environment, rebuilt when the pinned requirements change.
+$(VENV)/installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# A private .env with a random SECRET_KEY, made once from the example.
+.env:
+	sed "s/^SECRET_KEY=.*/SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex())')/" .env.example > .env
+
+run: $(VENV)/installed .env
+	$(BIN)/flask --app app init-db
+	@echo "Shop:    http://127.0.0.1:$(SHOP_PORT)/"
+	@echo "Sandbox: http://127.0.0.1:$(SANDBOX_PORT)/ (Khalti's payment pages, offline)"
+	$(BIN)/flask --app sandbox run --port $(SANDBOX_PORT) & \
+	trap 'kill $$!' EXIT INT TERM; \
+	$(BIN)/flask --app app run --port $(SHOP_PORT)
+
+test: $(VENV)/installed
+	$(BIN)/pytest
+
+lint: $(VENV)/installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache
