@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHOP_PORT ?= 5000
 SANDBOX_PORT ?= 5001
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format screenshots clean
 
 # The virtual environment, rebuilt when the pinned requirements change.
 $(VENV)/installed: requirements.txt requirements-dev.txt
@@ -27,6 +27,10 @@ run: $(VENV)/installed .env
 
 test: $(VENV)/installed
 	$(BIN)/pytest
+
+# The README's pictures, taken by the browser tests along a real purchase.
+screenshots: $(VENV)/installed
+	SCREENSHOT_DIR=$(CURDIR)/docs/img $(BIN)/pytest -q tests/e2e/test_browser_screenshots.py
 
 lint: $(VENV)/installed
 	$(BIN)/ruff check .
