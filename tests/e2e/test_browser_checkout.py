@@ -8,6 +8,7 @@ from .buyer import (
     add_to_cart,
     cart_count,
     check_out,
+    fill_details,
     go_to_checkout,
     log_in_to_khalti,
     open_cart,
@@ -153,4 +154,24 @@ def test_a_cart_under_rs_10_is_refused_with_a_clear_message(page, khalti_sandbox
     page.get_by_role("button", name="Update Khalti Sticker").click()
     expect(page.locator("[data-total-paisa]")).to_have_text("Rs 10.00")
     go_to_checkout(page)
+    assert khalti_sandbox.stats()["initiate"] == 0
+
+
+def test_checkout_mistakes_are_announced_next_to_their_fields(page, khalti_sandbox):
+    add_to_cart(page, "Jordan Air")
+    go_to_checkout(page)
+    fill_details(page, phone="12345")
+    page.get_by_role("button", name="Pay Rs 200.00 with Khalti").click()
+
+    phone = page.get_by_label("Mobile number")
+    expect(phone).to_have_attribute("aria-invalid", "true")
+    expect(phone).to_have_accessible_description(
+        "10 digits, starting with 97 or 98."
+        " Enter a 10-digit mobile number starting with 97 or 98."
+    )
+    expect(page.get_by_role("alert")).to_have_text(
+        "Enter a 10-digit mobile number starting with 97 or 98."
+    )
+    # What was typed is kept; nothing went to Khalti.
+    expect(page.get_by_label("Full name")).to_have_value("Sita Sharma")
     assert khalti_sandbox.stats()["initiate"] == 0
