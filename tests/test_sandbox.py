@@ -654,7 +654,9 @@ def test_html_error_fault(url):
 
 def test_reset_fault_drops_the_connection(url):
     set_fault(url, "initiate", "reset")
-    with pytest.raises(requests.ConnectionError, match="reset"):
+    # The client sees the connection reset or, when the kernel's timing differs,
+    # closed without an answer: either way no HTTP response ever arrives.
+    with pytest.raises(requests.ConnectionError, match="reset|aborted|closed"):
         initiate(url)
     # The server itself carries on.
     assert requests.get(f"{url}/sandbox/stats", timeout=5).json()["initiate"] == 1
