@@ -353,7 +353,9 @@ def format_report(results: dict, single: dict, notes: dict) -> str:
     ]
     for name, result in single.items():
         lines.append(f"| {name} | {result['p50_ms']:.2f} | {result['p99_ms']:.2f} |")
-    own_checkout = single["checkout POST"]["p50_ms"] - single["sandbox initiate"]["p50_ms"]
+    own_checkout = (
+        single["checkout POST"]["p50_ms"] - single["sandbox initiate"]["p50_ms"]
+    )
     own_return = single["return URL"]["p50_ms"] - single["sandbox lookup"]["p50_ms"]
     lines += [
         "",
