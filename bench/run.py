@@ -107,8 +107,10 @@ def wrk(url: str, seconds: int, connections: int, **request) -> dict:
 
 def measure(url: str, connections: int = CONNECTIONS, **request) -> dict:
     """Warm up for a second, then measure for SECONDS."""
-    wrk(url, 1, connections, **request)
-    return wrk(url, SECONDS, connections, **request)
+    warm_up = wrk(url, 1, connections, **request)
+    result = wrk(url, SECONDS, connections, **request)
+    result["served"] = warm_up["requests"] + result["requests"]
+    return result
 
 
 # --- The bench database and the buyers' sessions --------------------------
@@ -231,16 +233,22 @@ def main() -> None:
         print(f"Measuring {SECONDS} s per run, {CONNECTIONS} connections...")
         results["bare Flask (before)"] = measure(baseline_url + "/")
         results["catalog (7 products)"] = measure(shop_url + "/")
-        rss_before = worker_rss_mb(shop_master)
+        # Each worker's memory once warm, then after each run that follows,
+        # with the number of shop requests served since the first reading.
+        memory = [(0, worker_rss_mb(shop_master))]
+
+        def measure_shop(name: str, url: str, **request) -> None:
+            results[name] = measure(url, **request)
+            served = memory[-1][0] + results[name]["served"]
+            memory.append((served, worker_rss_mb(shop_master)))
 
         add_products(database, 20)
-        results["catalog (27 products)"] = measure(shop_url + "/")
+        measure_shop("catalog (27 products)", shop_url + "/")
         for lines in (1, 20):
             buyer = Buyer(shop_url)
             buyer.fill_cart(lines)
-            results[f"cart, {lines} line{'s' * (lines > 1)}"] = measure(
-                shop_url + "/cart", cookie=buyer.cookie
-            )
+            name = f"cart, {lines} line{'s' * (lines > 1)}"
+            measure_shop(name, shop_url + "/cart", cookie=buyer.cookie)
 
         buyer = Buyer(shop_url)
         buyer.fill_cart(3)
@@ -250,18 +258,15 @@ def main() -> None:
             "content_type": "application/x-www-form-urlencoded",
             "cookie": buyer.cookie,
         }
-        results["checkout POST (+ initiate)"] = measure(
-            shop_url + "/checkout", **checkout
-        )
+        measure_shop("checkout POST (+ initiate)", shop_url + "/checkout", **checkout)
         # A payment left unpaid: every return looks it up at Khalti again.
         unpaid = urlsplit(buyer.check_out()).query
         return_url = f"{shop_url}/successfull-payment?{unpaid}"
-        results["return URL (+ lookup)"] = measure(return_url, cookie=buyer.cookie)
+        measure_shop("return URL (+ lookup)", return_url, cookie=buyer.cookie)
         receipt = buyer.http.get(pay_at_sandbox(buyer.check_out()), timeout=10)
         assert 'data-order-status="paid"' in receipt.text
-        results["order page (paid)"] = measure(receipt.url, cookie=buyer.cookie)
+        measure_shop("order page (paid)", receipt.url, cookie=buyer.cookie)
         results["bare Flask (after)"] = measure(baseline_url + "/")
-        rss_after = worker_rss_mb(shop_master)
 
         # One buyer at a time: the shop's own time is its latency minus the
         # sandbox's answer time for the same call.
@@ -287,12 +292,7 @@ def main() -> None:
             body=json.dumps({"pidx": pidx}),
             **api,
         )
-        notes["served"] = sum(
-            result["requests"]
-            for name, result in results.items()
-            if not name.startswith("bare") and name != "catalog (7 products)"
-        )
-        notes["rss"] = list(zip(rss_before, rss_after, strict=True))
+        notes["memory"] = memory
     report = format_report(results, single, notes)
     print(report)
     out = ROOT / ".run" / "bench.md"
@@ -362,10 +362,24 @@ def format_report(results: dict, single: dict, notes: dict) -> str:
         f"Shop's own time (p50, shop minus sandbox): checkout {own_checkout:.2f} ms,"
         f" return {own_return:.2f} ms.",
         "",
-        f"Worker memory (RSS) over {notes['served']} shop requests after warm-up: "
+        "Resident memory of each shop worker (MB), from warm to the end of the"
+        " loaded runs:",
+        "",
+        "| shop requests since warm | "
+        + " | ".join(f"worker {n + 1}" for n in range(WORKERS))
+        + " |",
+        "|---:|" + "---:|" * WORKERS,
+    ]
+    for served, sizes in notes["memory"]:
+        lines.append(f"| {served} | " + " | ".join(f"{mb:.1f}" for mb in sizes) + " |")
+    lines += [
+        "",
+        "Growth per worker: "
         + ", ".join(
-            f"{before:.1f} -> {after:.1f} MB ({after - before:+.1f})"
-            for before, after in notes["rss"]
+            f"{after - before:+.1f} MB"
+            for before, after in zip(
+                notes["memory"][0][1], notes["memory"][-1][1], strict=True
+            )
         )
         + ".",
     ]
