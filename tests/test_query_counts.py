@@ -10,7 +10,7 @@ and no lookup that reads the whole orders table.
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import event, insert, inspect, update
 
 from models import Order, OrderItem, OrderStatus, PaymentEvent, Product, db
 
@@ -23,6 +23,17 @@ from models import Order, OrderItem, OrderStatus, PaymentEvent, Product, db
 # it, insert the status event, reload it after the commit.
 # Order page: the order, its items, its events.
 STATEMENTS = {"catalog": 1, "cart": 1, "checkout": 12, "return": 7, "order page": 3}
+# PostgreSQL needs no sentinel column to insert several rows and match their
+# new ids, so the two timeline steps written together share one INSERT.
+STATEMENTS_BY_DATABASE = {
+    "sqlite": STATEMENTS,
+    "postgresql": STATEMENTS | {"checkout": 11, "return": 6},
+}
+
+
+def database_name(app) -> str:
+    with app.app_context():
+        return db.engine.dialect.name
 
 
 @contextmanager
@@ -157,10 +168,12 @@ def test_each_page_sends_a_fixed_number_of_statements(big_shop, lines, past_orde
     statements = buyer_journey(big_shop, lines)
 
     counts = {page: len(sent) for page, sent in statements.items()}
-    assert counts == STATEMENTS
+    assert counts == STATEMENTS_BY_DATABASE[database_name(big_shop.app)]
 
 
 def test_order_lookups_use_an_index_not_a_table_scan(big_shop):
+    if database_name(big_shop.app) != "sqlite":
+        pytest.skip("reads SQLite's EXPLAIN QUERY PLAN")
     add_past_orders(big_shop.app, 10_000)
 
     statements = buyer_journey(big_shop, 3)
@@ -204,9 +217,7 @@ def sold_elsewhere(app, slug: str, left: int):
 
     def other_buyer(conn, cursor, statement, parameters, context, executemany):
         if statement.startswith("UPDATE product SET stock=(product.stock -"):
-            conn.connection.dbapi_connection.execute(
-                "UPDATE product SET stock = ? WHERE slug = ?", (left, slug)
-            )
+            conn.execute(update(Product).where(Product.slug == slug).values(stock=left))
 
     with app.app_context():
         engine = db.engine
