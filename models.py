@@ -197,6 +197,8 @@ class Order(db.Model):
             .where(Product.id.in_(wanted), Product.stock >= quantity)
             .values(stock=Product.stock - quantity)
             .returning(Product.id)
+            # Product objects already loaded keep their old stock until the
+            # commit or rollback expires them; nothing reads it before then.
             .execution_options(synchronize_session=False)
         ).all()
         for product_id in wanted:
@@ -250,7 +252,7 @@ class OrderItem(db.Model):
     quantity: Mapped[int]
     # Lets SQLAlchemy insert all of an order's items in one INSERT on SQLite,
     # which cannot otherwise say which new id belongs to which row.
-    # PostgreSQL does not need it; it stays empty there.
+    # PostgreSQL does not use it.
     _sentinel: Mapped[int] = orm_insert_sentinel()
 
     order: Mapped[Order] = relationship(back_populates="items")
