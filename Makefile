@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHOP_PORT ?= 5000
 SANDBOX_PORT ?= 5001
 
-.PHONY: run test lint format screenshots clean
+.PHONY: run test lint format screenshots bench clean
 
 # The virtual environment, rebuilt when the pinned requirements change.
 $(VENV)/installed: requirements.txt requirements-dev.txt
@@ -31,6 +31,12 @@ test: $(VENV)/installed
 # The README's pictures, taken by the browser tests along a real purchase.
 screenshots: $(VENV)/installed
 	SCREENSHOT_DIR=$(CURDIR)/docs/img $(BIN)/pytest -q tests/e2e/test_browser_screenshots.py
+
+# Load on loopback for about 3 minutes, then a report; not part of `make test`.
+# wrk comes from Debian's packages. See docs/BENCHMARKS.md.
+bench: $(VENV)/installed
+	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
+	$(BIN)/python bench/run.py
 
 lint: $(VENV)/installed
 	$(BIN)/ruff check .

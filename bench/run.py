@@ -1,0 +1,434 @@
+"""`make bench`: what a page and a payment cost, next to the bare-Flask limit.
+
+Starts, on loopback only:
+- the sandbox (Khalti's stand-in) under gunicorn, 1 worker x 4 threads: one
+  process, because it keeps its payments in memory;
+- the shop under gunicorn, WORKERS x THREADS, on a fresh SQLite database;
+- bench/baseline.py (a bare Flask view) under the same gunicorn settings;
+then drives each with wrk (bench/wrk.lua), every run bounded in time and in
+requests, and prints a Markdown report (also written to .run/bench.md).
+
+Environment knobs: BENCH_SECONDS (per measured run, default 8),
+BENCH_CONNECTIONS (default 8, one per gunicorn thread). Besides latency it
+reports the CPU time each server spent per request, read from /proc: that
+number hardly moves when other programs share the machine.
+"""
+
+import json
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import app as shop_module  # noqa: E402
+from models import Product, db, seed_catalog  # noqa: E402
+
+WORKERS, THREADS = 2, 4
+SECONDS = int(os.environ.get("BENCH_SECONDS", 8))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", WORKERS * THREADS))
+MAX_REQUESTS = 50_000
+SANDBOX_KEY = "bench-key"
+BUYER = {"name": "Bench Buyer", "email": "bench@example.com", "phone": "9812345678"}
+# Enough that no checkout in the run ever finds a product sold out.
+ENDLESS_STOCK = 10**9
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def gunicorn(stack: ExitStack, app: str, workers: int, threads: int, env: dict):
+    """Serve `app` with gunicorn on a free port; return (url, master process)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}"),
+            *("--workers", str(workers), "--worker-class", "gthread"),
+            *("--threads", str(threads), "--chdir", str(ROOT)),
+        ],
+        env=os.environ | env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stack.callback(process.wait, 10)
+    stack.callback(process.terminate)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=10)
+            return url, process
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not start {app}")
+
+
+def worker_rss_mb(master: subprocess.Popen) -> list[float]:
+    """Resident memory of each of a gunicorn master's workers, in MB."""
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text()
+    sizes = []
+    for pid in children.split():
+        status = Path(f"/proc/{pid}/status").read_text()
+        kilobytes = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
+        sizes.append(kilobytes / 1024)
+    return sizes
+
+
+def cpu_seconds(master: subprocess.Popen) -> float:
+    """CPU time (user + system) used so far by a gunicorn master's workers.
+
+    Unlike latency, this hardly changes when other programs share the CPUs,
+    so it is the fairer number on a busy machine.
+    """
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text()
+    ticks = 0
+    for pid in children.split():
+        # Fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends
+        # the command name: utime and stime, in clock ticks.
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: int, connections: int, **request) -> dict:
+    """One wrk run; `request` sets method, body, cookie, content_type, authorization."""
+    env = {f"BENCH_{name.upper()}": value for name, value in request.items()}
+    env["BENCH_MAX_REQUESTS"] = str(MAX_REQUESTS)
+    command = [
+        *("wrk", "--threads", "1", "--connections", str(connections)),
+        *("--duration", f"{seconds}s", "--timeout", "10s"),
+        *("--script", str(ROOT / "bench" / "wrk.lua"), url),
+    ]
+    output = subprocess.run(
+        command, env=os.environ | env, capture_output=True, text=True, check=True
+    ).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    result["rps"] = result["requests"] / result["seconds"]
+    if result["errors"] or result["bad_status"]:
+        raise RuntimeError(f"{url}: {result}")
+    return result
+
+
+def measure(url: str, connections: int = CONNECTIONS, **request) -> dict:
+    """Warm up for a second, then measure for SECONDS.
+
+    Also reports the CPU milliseconds per request spent by each server in
+    SERVERS (the shop's, the sandbox's or the baseline's workers).
+    """
+    warm_up = wrk(url, 1, connections, **request)
+    before = {name: cpu_seconds(master) for name, master in SERVERS.items()}
+    result = wrk(url, SECONDS, connections, **request)
+    result["cpu_ms"] = {
+        name: (cpu_seconds(master) - before[name]) / result["requests"] * 1000
+        for name, master in SERVERS.items()
+    }
+    result["served"] = warm_up["requests"] + result["requests"]
+    return result
+
+
+# The gunicorn masters of the servers under test, by name, once started.
+SERVERS: dict[str, subprocess.Popen] = {}
+
+
+# --- The bench database and the buyers' sessions --------------------------
+
+
+def make_database(path: Path) -> None:
+    """The sample catalog with stock that never runs out, in WAL mode.
+
+    WAL (kept in the file) lets the shop's readers go on while a checkout
+    writes, as a production SQLite shop would be configured.
+    """
+    app = shop_module.create_app(
+        {"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"}
+    )
+    with app.app_context():
+        db.create_all()
+        seed_catalog()
+        db.session.execute(db.update(Product).values(stock=ENDLESS_STOCK))
+        db.session.commit()
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+
+
+def add_products(path: Path, count: int) -> None:
+    with sqlite3.connect(path) as connection:
+        connection.executemany(
+            "INSERT INTO product (slug, name, description, price_paisa, stock)"
+            " VALUES (?, ?, 'Bench filler.', 10000, ?)",
+            [(f"extra-{n}", f"Extra item {n}", ENDLESS_STOCK) for n in range(count)],
+        )
+
+
+class Buyer:
+    """A browser session on the shop, driven with requests, CSRF tokens scraped."""
+
+    def __init__(self, shop_url: str):
+        self.url = shop_url
+        self.http = requests.Session()
+
+    def token(self, path: str) -> str:
+        page = self.http.get(self.url + path, timeout=10)
+        return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+
+    def fill_cart(self, lines: int) -> None:
+        token = self.token("/")
+        for product_id in range(1, lines + 1):
+            added = self.http.post(
+                f"{self.url}/cart/add",
+                data={"csrf_token": token, "product_id": product_id, "quantity": 1},
+                allow_redirects=False,
+                timeout=10,
+            )
+            assert added.status_code == 303, added.text
+
+    def checkout_form(self) -> str:
+        """The body of the checkout POST, with this session's CSRF token."""
+        return urlencode(BUYER | {"csrf_token": self.token("/checkout")})
+
+    def check_out(self) -> str:
+        """Place an order; return Khalti's payment URL."""
+        answer = self.http.post(
+            f"{self.url}/checkout",
+            data=self.checkout_form(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert answer.status_code == 303, answer.text
+        return answer.headers["Location"]
+
+    @property
+    def cookie(self) -> str:
+        return f"session={self.http.cookies['session']}"
+
+
+def pay_at_sandbox(payment_url: str) -> str:
+    """Pay as a buyer on the sandbox's page; return the shop's return URL."""
+    portal = payment_url.split("?")[0].rstrip("/")
+    pidx = payment_url.split("pidx=")[1]
+    requests.post(
+        f"{portal}/pay",
+        data={"pidx": pidx, "mobile": "9800000001", "mpin": "1111"},
+        timeout=10,
+    )
+    confirm = requests.post(
+        f"{portal}/confirm",
+        data={"pidx": pidx, "otp": "987654"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    return confirm.headers["Location"]
+
+
+# --- The run -----------------------------------------------------------------
+
+
+def main() -> None:
+    results, single, notes = {}, {}, {}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        database = Path(tmp) / "bench.db"
+        make_database(database)
+        sandbox_url, SERVERS["sandbox"] = gunicorn(
+            stack,
+            "sandbox:create_app()",
+            1,
+            4,
+            {"KHALTI_SECRET_KEY": SANDBOX_KEY},
+        )
+        shop_env = {
+            "SECRET_KEY": "bench-secret",
+            "DATABASE_URL": f"sqlite:///{database}",
+            "KHALTI_SECRET_KEY": SANDBOX_KEY,
+            "KHALTI_BASE_URL": f"{sandbox_url}/api/v2/",
+        }
+        shop_url, shop_master = gunicorn(
+            stack, "app:create_app()", WORKERS, THREADS, shop_env
+        )
+        SERVERS["shop"] = shop_master
+        baseline_url, SERVERS["bare Flask"] = gunicorn(
+            stack, "bench.baseline:app", WORKERS, THREADS, {}
+        )
+
+        print(f"Measuring {SECONDS} s per run, {CONNECTIONS} connections...")
+        results["bare Flask (before)"] = measure(baseline_url + "/")
+        results["catalog (7 products)"] = measure(shop_url + "/")
+        # Each worker's memory once warm, then after each run that follows,
+        # with the number of shop requests served since the first reading.
+        memory = [(0, worker_rss_mb(shop_master))]
+
+        def measure_shop(name: str, url: str, **request) -> None:
+            results[name] = measure(url, **request)
+            served = memory[-1][0] + results[name]["served"]
+            memory.append((served, worker_rss_mb(shop_master)))
+
+        add_products(database, 20)
+        measure_shop("catalog (27 products)", shop_url + "/")
+        for lines in (1, 20):
+            buyer = Buyer(shop_url)
+            buyer.fill_cart(lines)
+            name = f"cart, {lines} line{'s' * (lines > 1)}"
+            measure_shop(name, shop_url + "/cart", cookie=buyer.cookie)
+
+        buyer = Buyer(shop_url)
+        buyer.fill_cart(3)
+        checkout = {
+            "method": "POST",
+            "body": buyer.checkout_form(),
+            "content_type": "application/x-www-form-urlencoded",
+            "cookie": buyer.cookie,
+        }
+        measure_shop("checkout POST (+ initiate)", shop_url + "/checkout", **checkout)
+        # A payment left unpaid: every return looks it up at Khalti again.
+        unpaid = urlsplit(buyer.check_out()).query
+        return_url = f"{shop_url}/successfull-payment?{unpaid}"
+        measure_shop("return URL (+ lookup)", return_url, cookie=buyer.cookie)
+        receipt = buyer.http.get(pay_at_sandbox(buyer.check_out()), timeout=10)
+        assert 'data-order-status="paid"' in receipt.text
+        measure_shop("order page (paid)", receipt.url, cookie=buyer.cookie)
+        results["bare Flask (after)"] = measure(baseline_url + "/")
+
+        # One buyer at a time: the shop's own time is its latency minus the
+        # sandbox's answer time for the same call.
+        api = {
+            "method": "POST",
+            "content_type": "application/json",
+            "authorization": f"Key {SANDBOX_KEY}",
+        }
+        single["checkout POST"] = measure(
+            shop_url + "/checkout", connections=1, **checkout
+        )
+        single["sandbox initiate"] = measure(
+            f"{sandbox_url}/api/v2/epayment/initiate/",
+            connections=1,
+            body=json.dumps(initiate_payload(shop_url)),
+            **api,
+        )
+        single["return URL"] = measure(return_url, connections=1, cookie=buyer.cookie)
+        pidx = dict(part.split("=") for part in unpaid.split("&"))["pidx"]
+        single["sandbox lookup"] = measure(
+            f"{sandbox_url}/api/v2/epayment/lookup/",
+            connections=1,
+            body=json.dumps({"pidx": pidx}),
+            **api,
+        )
+        notes["memory"] = memory
+    report = format_report(results, single, notes)
+    print(report)
+    out = ROOT / ".run" / "bench.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(report)
+
+
+def initiate_payload(shop_url: str) -> dict:
+    """A payload like the shop's for a 3-line order."""
+    return {
+        "return_url": f"{shop_url}/successfull-payment",
+        "website_url": f"{shop_url}/",
+        "amount": 115000,
+        "purchase_order_id": "bench-order",
+        "purchase_order_name": "Jordan Air, DSLR Camera, Dhaka Topi",
+        "customer_info": BUYER,
+        "amount_breakdown": [{"label": "Items", "amount": 115000}],
+        "product_details": [
+            {
+                "identity": str(n),
+                "name": name,
+                "unit_price": price,
+                "quantity": 1,
+                "total_price": price,
+            }
+            for n, (name, price) in enumerate(
+                [("Jordan Air", 20000), ("DSLR Camera", 50000), ("Dhaka Topi", 45000)]
+            )
+        ],
+    }
+
+
+def format_report(results: dict, single: dict, notes: dict) -> str:
+    baseline = (
+        results["bare Flask (before)"]["rps"] + results["bare Flask (after)"]["rps"]
+    ) / 2
+    baseline_cpu = (
+        results["bare Flask (before)"]["cpu_ms"]["bare Flask"]
+        + results["bare Flask (after)"]["cpu_ms"]["bare Flask"]
+    ) / 2
+    lines = [
+        f"{WORKERS} workers x {THREADS} threads (gthread), wrk 1 thread,"
+        f" {CONNECTIONS} connections, {SECONDS} s per run after 1 s warm-up;"
+        f" `nproc` = {os.cpu_count()}, load average"
+        f" {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end.",
+        "",
+        "| route | requests/s | vs bare Flask | p50 ms | p99 ms | requests"
+        " | server CPU ms/request | vs bare Flask, by CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, result in results.items():
+        server = "bare Flask" if name.startswith("bare") else "shop"
+        cpu = result["cpu_ms"][server]
+        lines.append(
+            f"| {name} | {result['rps']:.0f} | {result['rps'] / baseline:.0%}"
+            f" | {result['p50_ms']:.2f} | {result['p99_ms']:.2f}"
+            f" | {result['requests']} | {cpu:.2f} | {baseline_cpu / cpu:.0%} |"
+        )
+    lines += [
+        "",
+        "One buyer at a time (1 connection): the shop's own time per payment step",
+        "",
+        "| call | p50 ms | p99 ms | shop CPU ms/call | sandbox CPU ms/call |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, result in single.items():
+        lines.append(
+            f"| {name} | {result['p50_ms']:.2f} | {result['p99_ms']:.2f}"
+            f" | {result['cpu_ms']['shop']:.2f} | {result['cpu_ms']['sandbox']:.2f} |"
+        )
+    own_checkout = (
+        single["checkout POST"]["p50_ms"] - single["sandbox initiate"]["p50_ms"]
+    )
+    own_return = single["return URL"]["p50_ms"] - single["sandbox lookup"]["p50_ms"]
+    lines += [
+        "",
+        f"Shop's own time (p50, shop minus sandbox): checkout {own_checkout:.2f} ms,"
+        f" return {own_return:.2f} ms.",
+        "",
+        "Resident memory of each shop worker (MB), from warm to the end of the"
+        " loaded runs:",
+        "",
+        "| shop requests since warm | "
+        + " | ".join(f"worker {n + 1}" for n in range(WORKERS))
+        + " |",
+        "|---:|" + "---:|" * WORKERS,
+    ]
+    for served, sizes in notes["memory"]:
+        lines.append(f"| {served} | " + " | ".join(f"{mb:.1f}" for mb in sizes) + " |")
+    lines += [
+        "",
+        "Growth per worker: "
+        + ", ".join(
+            f"{after - before:+.1f} MB"
+            for before, after in zip(
+                notes["memory"][0][1], notes["memory"][-1][1], strict=True
+            )
+        )
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
