@@ -8,6 +8,7 @@ the payment is verified, and the order page. The payment checks are in
 
 import os
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import click
 from dotenv import load_dotenv
@@ -34,6 +35,7 @@ from wtforms.validators import Email, InputRequired, Length, NumberRange, Regexp
 import khalti
 from models import (
     OPEN_STATUSES,
+    allow_concurrent_sqlite,
     CartLine,
     Order,
     OrderStatus,
@@ -59,6 +61,12 @@ PLACEHOLDER_SECRET_KEYS = {None, "", "change-me"}
 # Database ids are 32-bit; a larger number cannot name a product.
 MAX_ID = 2**31 - 1
 
+# Where each Khalti API sends buyers to pay; sandbox.py serves both itself.
+PAYMENT_PORTALS = {
+    khalti.PRODUCTION_BASE_URL: "https://pay.khalti.com",
+    khalti.SANDBOX_BASE_URL: "https://test-pay.khalti.com",
+}
+
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the shop: configuration, extensions, routes."""
@@ -72,6 +80,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         KHALTI_BASE_URL=os.environ.get("KHALTI_BASE_URL") or None,
         KHALTI_TIMEOUT=khalti.DEFAULT_TIMEOUT,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Set SESSION_COOKIE_SECURE=1 when the shop is served over HTTPS, so
+        # the browser never sends the session cookie over plain HTTP.
+        SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE") == "1",
     )
     app.config.update(test_config or {})
     check_secret_key(app)
@@ -82,7 +93,13 @@ def create_app(test_config: dict | None = None) -> Flask:
             else BUILTIN_SANDBOX_URL
         )
 
+    app.config["CONTENT_SECURITY_POLICY"] = content_security_policy(
+        app.config["KHALTI_BASE_URL"]
+    )
     db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            allow_concurrent_sqlite(db.engine)
     csrf.init_app(app)
     app.register_blueprint(bp)
     app.teardown_appcontext(close_khalti)
@@ -104,6 +121,34 @@ def check_secret_key(app: Flask) -> None:
         "SECRET_KEY is not set. Copy .env.example to .env and set it to the"
         " output of: python -c 'import secrets; print(secrets.token_hex())'"
     )
+
+
+def content_security_policy(khalti_base_url: str) -> str:
+    """No inline script or style, no framing, forms only to us and Khalti.
+
+    form-action names Khalti's payment portal because checkout POSTs here
+    and we answer with a redirect there: browsers apply form-action to the
+    redirects that follow a form submission too.
+    """
+    api = urlsplit(khalti_base_url)
+    portal = PAYMENT_PORTALS.get(khalti_base_url, f"{api.scheme}://{api.netloc}")
+    return (
+        "default-src 'self'; img-src 'self' data:; object-src 'none';"
+        f" base-uri 'none'; frame-ancestors 'none'; form-action 'self' {portal}"
+    )
+
+
+@bp.after_app_request
+def security_headers(response):
+    """Headers every page carries, error pages included."""
+    response.headers["Content-Security-Policy"] = current_app.config[
+        "CONTENT_SECURITY_POLICY"
+    ]
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"  # browsers without CSP
+    # Order pages' URLs are their only key: never hand them to other sites.
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
 
 
 def get_khalti() -> khalti.KhaltiClient:
@@ -177,7 +222,15 @@ def strip(value: str | None) -> str | None:
 
 class CheckoutForm(FlaskForm):
     name = StringField(
-        "Full name", filters=[strip], validators=[InputRequired(), Length(max=100)]
+        "Full name",
+        filters=[strip],
+        validators=[
+            InputRequired(),
+            Length(max=100),
+            # Control characters have no place in a name, and PostgreSQL
+            # refuses to store a NUL.
+            Regexp(r"[^\x00-\x1f\x7f]*\Z", message="Use letters and spaces only."),
+        ],
     )
     email = EmailField(
         "Email", filters=[strip], validators=[InputRequired(), Email(), Length(max=254)]
@@ -384,6 +437,9 @@ def start_payment(order: Order):
     """
     payload = initiate_payload(order)
     order.record("initiate_request", payload)
+    # No transaction stays open while Khalti thinks: a slow gateway must not
+    # hold row locks (PostgreSQL) or SQLite's write lock from other buyers.
+    db.session.commit()
     try:
         payment = get_khalti().initiate(payload)
     except khalti.KhaltiError as exc:
@@ -458,8 +514,10 @@ def verify_payment(order: Order) -> bool:
 
     :raises khalti.KhaltiError: Khalti could not answer; nothing changed.
     """
+    pidx = order.pidx
+    db.session.commit()  # as in start_payment: no transaction open on Khalti
     try:
-        lookup = get_khalti().lookup(order.pidx)
+        lookup = get_khalti().lookup(pidx)
     except khalti.KhaltiError as exc:
         order.record("lookup_error", {"error": str(exc)})
         db.session.commit()
@@ -471,8 +529,23 @@ def verify_payment(order: Order) -> bool:
     return changed
 
 
+def order_where(column, value: str) -> Order:
+    """The order whose `column` (pidx or purchase_order_id) is `value`, or 404.
+
+    PostgreSQL rejects a string holding a NUL character with an error, not
+    a miss, and no id is that long: such values name no order.
+    """
+    if len(value) > 64 or "\x00" in value:
+        abort(404)
+    return db.one_or_404(select(Order).where(column == value))
+
+
 def order_by_pidx(pidx: str) -> Order:
-    return db.one_or_404(select(Order).where(Order.pidx == pidx))
+    return order_where(Order.pidx, pidx)
+
+
+def order_by_reference(purchase_order_id: str) -> Order:
+    return order_where(Order.purchase_order_id, purchase_order_id)
 
 
 @bp.get("/successfull-payment")
@@ -496,9 +569,7 @@ def payment_return():
 @bp.post("/orders/<purchase_order_id>/verify")
 def check_again(purchase_order_id):
     """The "Check again" button: ask Khalti once more."""
-    order = db.one_or_404(
-        select(Order).where(Order.purchase_order_id == purchase_order_id)
-    )
+    order = order_by_reference(purchase_order_id)
     if order.status not in OPEN_STATUSES:
         return redirect(
             url_for("shop.order_detail", purchase_order_id=purchase_order_id), code=303
@@ -550,9 +621,7 @@ def flash_outcome(order: Order) -> None:
 @bp.get("/orders/<purchase_order_id>")
 def order_detail(purchase_order_id):
     """The receipt, with the payment's timeline."""
-    order = db.one_or_404(
-        select(Order).where(Order.purchase_order_id == purchase_order_id)
-    )
+    order = order_by_reference(purchase_order_id)
     show_customer = placed_here(order)
     return render_template(
         "order.html",

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Enum, ForeignKey, String, Text, update
+from sqlalchemy import Engine, Enum, ForeignKey, String, Text, event, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -20,6 +20,34 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def allow_concurrent_sqlite(engine: Engine) -> None:
+    """Let several processes (gunicorn workers) share one SQLite file.
+
+    - WAL journal: readers never wait for a writer, nor a writer for them.
+    - busy_timeout: a writer waits up to 15 s for another to finish instead
+      of failing at once with "database is locked".
+    - BEGIN IMMEDIATE: every transaction takes the write lock when it
+      starts. Otherwise a transaction that read first and writes later
+      (checkout reads the cart's products, then inserts the order) gets
+      SQLITE_BUSY at once, without waiting, when another process wrote in
+      between, since its snapshot is out of date. The shop never holds a
+      transaction open while it waits on Khalti, so the lock is brief.
+
+    pysqlite would issue its own BEGIN; isolation_level = None hands that to
+    SQLAlchemy's "begin" event (the recipe in SQLAlchemy's SQLite docs).
+    """
+
+    @event.listens_for(engine, "connect")
+    def configure(dbapi_connection, _connection_record):
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA busy_timeout=15000")
+
+    @event.listens_for(engine, "begin")
+    def begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def enum_values(enum: type[StrEnum]) -> list[str]:
@@ -166,15 +194,26 @@ class Order(db.Model):
         """Add a step to this order's payment timeline."""
         self.events.append(PaymentEvent(kind=kind, data=json.dumps(data or {})))
 
+    def items_by_product(self) -> list["OrderItem"]:
+        """The items in product id order, the order their rows get locked in.
+
+        On PostgreSQL each UPDATE below locks its product row until commit;
+        two orders locking the same products in opposite orders would
+        deadlock. Always going up by id rules that out.
+        """
+        return sorted(self.items, key=lambda item: item.product_id)
+
     def reserve_stock(self) -> Product | None:
         """Take this order's items out of stock.
 
         One conditional UPDATE per product ("only if enough is left") lets the
         database settle races between buyers: two buyers can never both take
-        the last unit. Returns the first product that ran short, else None;
+        the last unit. On PostgreSQL (READ COMMITTED) a second UPDATE of the
+        same row waits for the first to commit, then checks its WHERE against
+        the new stock, so the check and the change stay one step. Returns the first product that ran short, else None;
         on a shortage the caller rolls the whole transaction back.
         """
-        for item in self.items:
+        for item in self.items_by_product():
             taken = db.session.execute(
                 update(Product)
                 .where(Product.id == item.product_id, Product.stock >= item.quantity)
@@ -186,7 +225,7 @@ class Order(db.Model):
 
     def release_stock(self) -> None:
         """Put this order's items back in stock."""
-        for item in self.items:
+        for item in self.items_by_product():
             db.session.execute(
                 update(Product)
                 .where(Product.id == item.product_id)
@@ -199,7 +238,9 @@ class Order(db.Model):
         The check and the change are one UPDATE ... WHERE status IN (...), so
         when many requests race (a reload, a double click, reconcile running
         at the same time) the database lets exactly one of them through. Only
-        that one records the change and releases stock. Returns whether this
+        that one records the change and releases stock. On PostgreSQL the
+        losers wait on the row lock, then find the status changed and update
+        nothing. Returns whether this
         call made the change. The caller commits.
         """
         moved = db.session.execute(
