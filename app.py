@@ -35,11 +35,11 @@ from wtforms.validators import Email, InputRequired, Length, NumberRange, Regexp
 import khalti
 from models import (
     OPEN_STATUSES,
-    allow_concurrent_sqlite,
     CartLine,
     Order,
     OrderStatus,
     Product,
+    allow_concurrent_sqlite,
     cart_total_paisa,
     db,
     now_utc,

@@ -210,8 +210,9 @@ class Order(db.Model):
         database settle races between buyers: two buyers can never both take
         the last unit. On PostgreSQL (READ COMMITTED) a second UPDATE of the
         same row waits for the first to commit, then checks its WHERE against
-        the new stock, so the check and the change stay one step. Returns the first product that ran short, else None;
-        on a shortage the caller rolls the whole transaction back.
+        the new stock, so the check and the change stay one step. Returns the
+        first product that ran short, else None; on a shortage the caller
+        rolls the whole transaction back.
         """
         for item in self.items_by_product():
             taken = db.session.execute(
