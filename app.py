@@ -695,7 +695,8 @@ def reconcile(minutes):
     """Look up every unsettled order at Khalti and apply the answer.
 
     Buyers who pay and close the tab never come back, and Khalti has no
-    webhook, so run this from cron every few minutes.
+    webhook, so run this from cron every few minutes. Orders abandoned
+    before their payment started are failed, freeing their stock.
     """
     cutoff = now_utc() - timedelta(minutes=minutes)
     orders = db.session.scalars(
@@ -717,3 +718,31 @@ def reconcile(minutes):
     click.echo(
         f"Checked {len(orders)} orders: {changed} changed, {failed} lookups failed."
     )
+    fail_abandoned_orders(cutoff)
+
+
+def fail_abandoned_orders(cutoff) -> None:
+    """Fail orders whose payment link never reached the buyer.
+
+    An order is `created` only while its initiate call is in flight, which
+    the client's timeout bounds. One still `created` after that belongs to a
+    shop process that died between asking Khalti and saving the answer: the
+    buyer never saw a payment page, so nobody can pay, and Khalti's payment
+    (if one was made) expires unpaid. Its items go back on the shelf.
+    """
+    budget = timedelta(seconds=sum(current_app.config["KHALTI_TIMEOUT"]))
+    orders = db.session.scalars(
+        select(Order)
+        .where(
+            Order.status == OrderStatus.CREATED,
+            Order.created_at <= min(cutoff, now_utc() - budget),
+        )
+        .order_by(Order.id)
+    ).all()
+    for order in orders:
+        order.move_to(
+            OrderStatus.FAILED,
+            failure_reason="The shop stopped before Khalti's payment link was saved.",
+        )
+        db.session.commit()
+        click.echo(f"{order.purchase_order_id}  created -> {order.status}")

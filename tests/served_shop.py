@@ -48,7 +48,8 @@ class ServedShop:
         }
 
     def start(self, workers: int = 4, threads: int = 8) -> "ServedShop":
-        port = free_port()
+        # A restart comes back on the same port, as a real deployment would.
+        port = int(self.url.rsplit(":", 1)[1]) if self.url else free_port()
         self.url = f"http://127.0.0.1:{port}"
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(
