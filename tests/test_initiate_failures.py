@@ -33,11 +33,29 @@ def test_gateway_trouble_fails_the_order_with_502(shop, fault, reason):
     stock_before = shop.stock("jordan-air")
     shop.sandbox.fault("initiate", fault)
     shop.add("jordan-air", 1)
+    started = time.monotonic()
     response = shop.checkout()
+    assert time.monotonic() - started < 2  # nothing to wait for: answer at once
     assert response.status_code == 502
     assert "We could not reach Khalti" in response.text
+    assert "Nothing was charged" in response.text
     assert "Traceback" not in response.text
     assert_failed_and_released(shop, stock_before, reason)
+    assert_checkout_works_again(shop, stock_before)
+
+
+def assert_checkout_works_again(shop, stock_before: int):
+    """Once Khalti is back, the same cart checks out and gets paid."""
+    failed = shop.latest_order()
+    shop.sandbox.fault("initiate", "none")
+    response = shop.checkout()
+    assert response.status_code == 303
+    order = shop.latest_order()
+    assert order.id != failed.id
+    shop.come_back(shop.sandbox.pay(order.payment_url))
+    assert shop.order(order.purchase_order_id).status == OrderStatus.PAID
+    assert shop.order(failed.purchase_order_id).status == OrderStatus.FAILED
+    assert shop.stock("jordan-air") == stock_before - 1
 
 
 def test_timeout_fails_the_order_within_the_budget(shop):
@@ -48,7 +66,15 @@ def test_timeout_fails_the_order_within_the_budget(shop):
     response = shop.checkout()
     assert time.monotonic() - started < 4
     assert response.status_code == 502
+    assert "We could not reach Khalti" in response.text
     assert_failed_and_released(shop, stock_before, "Could not reach Khalti")
+    assert_checkout_works_again(shop, stock_before)
+
+
+def test_slow_gateway_within_the_budget_is_just_slow(shop):
+    shop.sandbox.fault("initiate", "delay", seconds=1)  # the shop waits 2 s
+    order = shop.start()
+    assert order.status == OrderStatus.AWAITING_PAYMENT
 
 
 def test_wrong_secret_key_fails_the_order(make_app, tmp_path):
