@@ -445,13 +445,17 @@ def start_payment(order: Order):
     except khalti.KhaltiError as exc:
         return payment_not_started(order, exc)
     order.record("initiate_response", payment.raw)
-    order.move_to(
+    started = order.move_to(
         OrderStatus.AWAITING_PAYMENT,
         pidx=payment.pidx,
         payment_url=payment.payment_url,
         expires_at=payment.expires_at,
     )
     db.session.commit()
+    if not started:
+        # Khalti answered so late that reconcile had given the order (and
+        # its stock) up: never send the buyer to pay for a failed order.
+        abort(502, "Khalti took too long to start your payment. Nothing was charged.")
     return redirect(payment.payment_url, code=303)
 
 
