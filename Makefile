@@ -25,8 +25,11 @@ run: $(VENV)/installed .env
 	trap 'kill $$!' EXIT INT TERM; \
 	$(BIN)/flask --app app run --port $(SHOP_PORT)
 
+# The suite on SQLite, then again on a throwaway PostgreSQL cluster (skipped,
+# with a message, when PostgreSQL is not installed).
 test: $(VENV)/installed
 	$(BIN)/pytest
+	scripts/with-postgres $(BIN)/pytest
 
 # The README's pictures, taken by the browser tests along a real purchase.
 screenshots: $(VENV)/installed

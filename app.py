@@ -9,6 +9,7 @@ the payment is verified, and the order page. The payment checks are in
 import os
 import threading
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import click
 from dotenv import load_dotenv
@@ -39,6 +40,7 @@ from models import (
     Order,
     OrderStatus,
     Product,
+    allow_concurrent_sqlite,
     cart_total_paisa,
     db,
     now_utc,
@@ -60,6 +62,12 @@ PLACEHOLDER_SECRET_KEYS = {None, "", "change-me"}
 # Database ids are 32-bit; a larger number cannot name a product.
 MAX_ID = 2**31 - 1
 
+# Where each Khalti API sends buyers to pay; sandbox.py serves both itself.
+PAYMENT_PORTALS = {
+    khalti.PRODUCTION_BASE_URL: "https://pay.khalti.com",
+    khalti.SANDBOX_BASE_URL: "https://test-pay.khalti.com",
+}
+
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the shop: configuration, extensions, routes."""
@@ -73,6 +81,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         KHALTI_BASE_URL=os.environ.get("KHALTI_BASE_URL") or None,
         KHALTI_TIMEOUT=khalti.DEFAULT_TIMEOUT,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Set SESSION_COOKIE_SECURE=1 when the shop is served over HTTPS, so
+        # the browser never sends the session cookie over plain HTTP.
+        SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE") == "1",
     )
     app.config.update(test_config or {})
     check_secret_key(app)
@@ -83,7 +94,13 @@ def create_app(test_config: dict | None = None) -> Flask:
             else BUILTIN_SANDBOX_URL
         )
 
+    app.config["CONTENT_SECURITY_POLICY"] = content_security_policy(
+        app.config["KHALTI_BASE_URL"]
+    )
     db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            allow_concurrent_sqlite(db.engine)
     csrf.init_app(app)
     app.register_blueprint(bp)
     app.extensions["khalti_clients"] = threading.local()
@@ -105,6 +122,34 @@ def check_secret_key(app: Flask) -> None:
         "SECRET_KEY is not set. Copy .env.example to .env and set it to the"
         " output of: python -c 'import secrets; print(secrets.token_hex())'"
     )
+
+
+def content_security_policy(khalti_base_url: str) -> str:
+    """No inline script or style, no framing, forms only to us and Khalti.
+
+    form-action names Khalti's payment portal because checkout POSTs here
+    and we answer with a redirect there: browsers apply form-action to the
+    redirects that follow a form submission too.
+    """
+    api = urlsplit(khalti_base_url)
+    portal = PAYMENT_PORTALS.get(khalti_base_url, f"{api.scheme}://{api.netloc}")
+    return (
+        "default-src 'self'; img-src 'self' data:; object-src 'none';"
+        f" base-uri 'none'; frame-ancestors 'none'; form-action 'self' {portal}"
+    )
+
+
+@bp.after_app_request
+def security_headers(response):
+    """Headers every page carries, error pages included."""
+    response.headers["Content-Security-Policy"] = current_app.config[
+        "CONTENT_SECURITY_POLICY"
+    ]
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"  # browsers without CSP
+    # Order pages' URLs are their only key: never hand them to other sites.
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
 
 
 def get_khalti() -> khalti.KhaltiClient:
@@ -179,7 +224,15 @@ def strip(value: str | None) -> str | None:
 
 class CheckoutForm(FlaskForm):
     name = StringField(
-        "Full name", filters=[strip], validators=[InputRequired(), Length(max=100)]
+        "Full name",
+        filters=[strip],
+        validators=[
+            InputRequired(),
+            Length(max=100),
+            # Control characters have no place in a name, and PostgreSQL
+            # refuses to store a NUL.
+            Regexp(r"[^\x00-\x1f\x7f]*\Z", message="Use letters and spaces only."),
+        ],
     )
     email = EmailField(
         "Email", filters=[strip], validators=[InputRequired(), Email(), Length(max=254)]
@@ -386,18 +439,25 @@ def start_payment(order: Order):
     """
     payload = initiate_payload(order)
     order.record("initiate_request", payload)
+    # No transaction stays open while Khalti thinks: a slow gateway must not
+    # hold row locks (PostgreSQL) or SQLite's write lock from other buyers.
+    db.session.commit()
     try:
         payment = get_khalti().initiate(payload)
     except khalti.KhaltiError as exc:
         return payment_not_started(order, exc)
     order.record("initiate_response", payment.raw)
-    order.move_to(
+    started = order.move_to(
         OrderStatus.AWAITING_PAYMENT,
         pidx=payment.pidx,
         payment_url=payment.payment_url,
         expires_at=payment.expires_at,
     )
     db.session.commit()
+    if not started:
+        # Khalti answered so late that reconcile had given the order (and
+        # its stock) up: never send the buyer to pay for a failed order.
+        abort(502, "Khalti took too long to start your payment. Nothing was charged.")
     return redirect(payment.payment_url, code=303)
 
 
@@ -460,8 +520,10 @@ def verify_payment(order: Order) -> bool:
 
     :raises khalti.KhaltiError: Khalti could not answer; nothing changed.
     """
+    pidx = order.pidx
+    db.session.commit()  # as in start_payment: no transaction open on Khalti
     try:
-        lookup = get_khalti().lookup(order.pidx)
+        lookup = get_khalti().lookup(pidx)
     except khalti.KhaltiError as exc:
         order.record("lookup_error", {"error": str(exc)})
         db.session.commit()
@@ -473,8 +535,23 @@ def verify_payment(order: Order) -> bool:
     return changed
 
 
+def order_where(column, value: str, *options) -> Order:
+    """The order whose `column` (pidx or purchase_order_id) is `value`, or 404.
+
+    PostgreSQL rejects a string holding a NUL character with an error, not
+    a miss, and no id is that long: such values name no order.
+    """
+    if len(value) > 64 or "\x00" in value:
+        abort(404)
+    return db.one_or_404(select(Order).where(column == value).options(*options))
+
+
 def order_by_pidx(pidx: str) -> Order:
-    return db.one_or_404(select(Order).where(Order.pidx == pidx))
+    return order_where(Order.pidx, pidx)
+
+
+def order_by_reference(purchase_order_id: str) -> Order:
+    return order_where(Order.purchase_order_id, purchase_order_id)
 
 
 @bp.get("/successfull-payment")
@@ -498,9 +575,7 @@ def payment_return():
 @bp.post("/orders/<purchase_order_id>/verify")
 def check_again(purchase_order_id):
     """The "Check again" button: ask Khalti once more."""
-    order = db.one_or_404(
-        select(Order).where(Order.purchase_order_id == purchase_order_id)
-    )
+    order = order_by_reference(purchase_order_id)
     if order.status not in OPEN_STATUSES:
         return redirect(
             url_for("shop.order_detail", purchase_order_id=purchase_order_id), code=303
@@ -552,11 +627,12 @@ def flash_outcome(order: Order) -> None:
 @bp.get("/orders/<purchase_order_id>")
 def order_detail(purchase_order_id):
     """The receipt, with the payment's timeline."""
-    order = db.one_or_404(
-        select(Order)
-        .where(Order.purchase_order_id == purchase_order_id)
+    order = order_where(
+        Order.purchase_order_id,
+        purchase_order_id,
         # One query for all the items and one for all the events, however many.
-        .options(selectinload(Order.items), selectinload(Order.events))
+        selectinload(Order.items),
+        selectinload(Order.events),
     )
     show_customer = placed_here(order)
     return render_template(
@@ -631,7 +707,8 @@ def reconcile(minutes):
     """Look up every unsettled order at Khalti and apply the answer.
 
     Buyers who pay and close the tab never come back, and Khalti has no
-    webhook, so run this from cron every few minutes.
+    webhook, so run this from cron every few minutes. Orders abandoned
+    before their payment started are failed, freeing their stock.
     """
     cutoff = now_utc() - timedelta(minutes=minutes)
     orders = db.session.scalars(
@@ -653,3 +730,31 @@ def reconcile(minutes):
     click.echo(
         f"Checked {len(orders)} orders: {changed} changed, {failed} lookups failed."
     )
+    fail_abandoned_orders(cutoff)
+
+
+def fail_abandoned_orders(cutoff) -> None:
+    """Fail orders whose payment link never reached the buyer.
+
+    An order is `created` only while its initiate call is in flight, which
+    the client's timeout bounds. One still `created` after that belongs to a
+    shop process that died between asking Khalti and saving the answer: the
+    buyer never saw a payment page, so nobody can pay, and Khalti's payment
+    (if one was made) expires unpaid. Its items go back on the shelf.
+    """
+    budget = timedelta(seconds=sum(current_app.config["KHALTI_TIMEOUT"]))
+    orders = db.session.scalars(
+        select(Order)
+        .where(
+            Order.status == OrderStatus.CREATED,
+            Order.created_at <= min(cutoff, now_utc() - budget),
+        )
+        .order_by(Order.id)
+    ).all()
+    for order in orders:
+        order.move_to(
+            OrderStatus.FAILED,
+            failure_reason="The shop stopped before Khalti's payment link was saved.",
+        )
+        db.session.commit()
+        click.echo(f"{order.purchase_order_id}  created -> {order.status}")

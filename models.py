@@ -11,7 +11,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Enum, ForeignKey, String, Text, case, update
+from sqlalchemy import (
+    Engine,
+    Enum,
+    ForeignKey,
+    String,
+    Text,
+    case,
+    event,
+    select,
+    update,
+)
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -26,6 +36,34 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def allow_concurrent_sqlite(engine: Engine) -> None:
+    """Let several processes (gunicorn workers) share one SQLite file.
+
+    - WAL journal: readers never wait for a writer, nor a writer for them.
+    - busy_timeout: a writer waits up to 15 s for another to finish instead
+      of failing at once with "database is locked".
+    - BEGIN IMMEDIATE: every transaction takes the write lock when it
+      starts. Otherwise a transaction that read first and writes later
+      (checkout reads the cart's products, then inserts the order) gets
+      SQLITE_BUSY at once, without waiting, when another process wrote in
+      between, since its snapshot is out of date. The shop never holds a
+      transaction open while it waits on Khalti, so the lock is brief.
+
+    pysqlite would issue its own BEGIN; isolation_level = None hands that to
+    SQLAlchemy's "begin" event (the recipe in SQLAlchemy's SQLite docs).
+    """
+
+    @event.listens_for(engine, "connect")
+    def configure(dbapi_connection, _connection_record):
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA busy_timeout=15000")
+
+    @event.listens_for(engine, "begin")
+    def begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def enum_values(enum: type[StrEnum]) -> list[str]:
@@ -180,17 +218,37 @@ class Order(db.Model):
         """How many of each product this order holds, by product id."""
         return {item.product_id: item.quantity for item in self.items}
 
+    def lock_products(self) -> dict[int, int]:
+        """Lock this order's product rows, in id order; return the quantities.
+
+        On PostgreSQL an UPDATE holds each row it changes until commit, and a
+        many-row UPDATE takes them in whatever order its plan visits them. Two
+        orders taking the same products in opposite orders would deadlock, so
+        first lock them all going up by id (SQLite, which lets only one writer
+        in at a time, has no FOR UPDATE and needs none).
+        """
+        wanted = self.quantities()
+        db.session.execute(
+            select(Product.id)
+            .where(Product.id.in_(wanted))
+            .order_by(Product.id)
+            .with_for_update()
+        )
+        return wanted
+
     def reserve_stock(self) -> Product | None:
         """Take this order's items out of stock.
 
         One conditional UPDATE for all the products ("only where enough is
         left") lets the database settle races between buyers: two buyers can
-        never both take the last unit. It returns the ids of the products it
-        could take from; the first product missing from them ran short, and
-        the caller then rolls the whole transaction back. One statement, so
-        checking out 20 lines costs the same round trips as checking out 1.
+        never both take the last unit. On PostgreSQL (READ COMMITTED) an UPDATE
+        of a row another transaction changed waits for it to commit, then
+        checks its WHERE against the new stock, so check and change stay one
+        step. It returns the ids of the products it could take from; the first
+        product missing from them ran short, and the caller then rolls the
+        whole transaction back. Two statements whatever the number of lines.
         """
-        wanted = self.quantities()
+        wanted = self.lock_products()
         quantity = case(wanted, value=Product.id)
         taken = db.session.scalars(
             update(Product)
@@ -207,8 +265,8 @@ class Order(db.Model):
         return None
 
     def release_stock(self) -> None:
-        """Put this order's items back in stock, in one UPDATE."""
-        wanted = self.quantities()
+        """Put this order's items back in stock."""
+        wanted = self.lock_products()
         db.session.execute(
             update(Product)
             .where(Product.id.in_(wanted))
@@ -222,7 +280,9 @@ class Order(db.Model):
         The check and the change are one UPDATE ... WHERE status IN (...), so
         when many requests race (a reload, a double click, reconcile running
         at the same time) the database lets exactly one of them through. Only
-        that one records the change and releases stock. Returns whether this
+        that one records the change and releases stock. On PostgreSQL the
+        losers wait on the row lock, then find the status changed and update
+        nothing. Returns whether this
         call made the change. The caller commits.
         """
         moved = db.session.execute(

@@ -175,43 +175,6 @@ def test_pending_shows_check_again_which_settles_it(client, shop):
     assert shop.order(order.purchase_order_id).status == OrderStatus.PAID
 
 
-def test_lookup_outage_then_check_again(client, shop):
-    order = shop.start()
-    return_url = shop.sandbox.pay(order.payment_url)
-    shop.sandbox.fault("lookup", "http_503")
-
-    response = shop.come_back(return_url)
-    assert response.status_code == 502
-    assert "We are confirming your payment" in response.text
-    assert "Check again" in response.text
-    assert shop.order(order.purchase_order_id).status == OrderStatus.AWAITING_PAYMENT
-
-    # Still down: the button shows the same page and changes nothing.
-    again = client.post(f"/orders/{order.purchase_order_id}/verify")
-    assert again.status_code == 502
-    assert shop.order(order.purchase_order_id).status == OrderStatus.AWAITING_PAYMENT
-
-    shop.sandbox.fault("lookup", "none")
-    settled = client.post(f"/orders/{order.purchase_order_id}/verify")
-    assert settled.status_code == 303
-    assert shop.order(order.purchase_order_id).status == OrderStatus.PAID
-
-
-def test_lookup_timeout_then_reconcile(app, shop):
-    order = shop.start()
-    return_url = shop.sandbox.pay(order.payment_url)
-    shop.sandbox.fault("lookup", "hang", seconds=3)  # the shop waits 2 s
-    response = shop.come_back(return_url)
-    assert response.status_code == 502
-    assert shop.order(order.purchase_order_id).status == OrderStatus.AWAITING_PAYMENT
-
-    shop.sandbox.fault("lookup", "none")
-    result = app.test_cli_runner().invoke(args=["reconcile"])
-    assert result.exit_code == 0, result.output
-    assert f"{order.purchase_order_id}  awaiting_payment -> paid" in result.output
-    assert shop.order(order.purchase_order_id).status == OrderStatus.PAID
-
-
 def test_order_page_shows_customer_details_only_to_the_buyer(app, client, shop):
     order = shop.buy()
     mine = client.get(f"/orders/{order.purchase_order_id}").text
