@@ -19,6 +19,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    has_request_context,
     redirect,
     render_template,
     request,
@@ -100,7 +101,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            allow_concurrent_sqlite(db.engine)
+            allow_concurrent_sqlite(db.engine, may_write)
     csrf.init_app(app)
     app.register_blueprint(bp)
     app.extensions["khalti_clients"] = threading.local()
@@ -122,6 +123,17 @@ def check_secret_key(app: Flask) -> None:
         "SECRET_KEY is not set. Copy .env.example to .env and set it to the"
         " output of: python -c 'import secrets; print(secrets.token_hex())'"
     )
+
+
+def may_write() -> bool:
+    """Whether the current request or command may write to the database.
+
+    Pages fetched with GET only read, except the return from Khalti, which
+    records and settles the payment. Forms and commands may write.
+    """
+    if not has_request_context():
+        return True
+    return request.method != "GET" or request.endpoint == "shop.payment_return"
 
 
 def content_security_policy(khalti_base_url: str) -> str:

@@ -6,6 +6,7 @@ uses. Every column that holds money says so in its name.
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,18 +39,20 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
-def allow_concurrent_sqlite(engine: Engine) -> None:
+def allow_concurrent_sqlite(engine: Engine, may_write: Callable[[], bool]) -> None:
     """Let several processes (gunicorn workers) share one SQLite file.
 
     - WAL journal: readers never wait for a writer, nor a writer for them.
     - busy_timeout: a writer waits up to 15 s for another to finish instead
       of failing at once with "database is locked".
-    - BEGIN IMMEDIATE: every transaction takes the write lock when it
-      starts. Otherwise a transaction that read first and writes later
-      (checkout reads the cart's products, then inserts the order) gets
-      SQLITE_BUSY at once, without waiting, when another process wrote in
-      between, since its snapshot is out of date. The shop never holds a
-      transaction open while it waits on Khalti, so the lock is brief.
+    - BEGIN IMMEDIATE when the transaction may write (`may_write()` says):
+      it takes the write lock when it starts. Otherwise a transaction that
+      read first and writes later (checkout reads the cart's products, then
+      inserts the order) gets SQLITE_BUSY at once, without waiting, when
+      another process wrote in between, since its snapshot is out of date.
+      The shop never holds a transaction open while it waits on Khalti, so
+      the lock is brief. Transactions that only read use a plain BEGIN and
+      never queue for the lock.
 
     pysqlite would issue its own BEGIN; isolation_level = None hands that to
     SQLAlchemy's "begin" event (the recipe in SQLAlchemy's SQLite docs).
@@ -62,8 +65,8 @@ def allow_concurrent_sqlite(engine: Engine) -> None:
         dbapi_connection.execute("PRAGMA busy_timeout=15000")
 
     @event.listens_for(engine, "begin")
-    def begin_immediate(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if may_write() else "BEGIN")
 
 
 def enum_values(enum: type[StrEnum]) -> list[str]:
@@ -232,7 +235,11 @@ class Order(db.Model):
             select(Product.id)
             .where(Product.id.in_(wanted))
             .order_by(Product.id)
-            .with_for_update()
+            # FOR NO KEY UPDATE, the lock an UPDATE of stock takes itself. A
+            # plain FOR UPDATE would also wait on the key-share locks that
+            # other checkouts' order_items rows hold on these products through
+            # their foreign key, and two such checkouts would deadlock.
+            .with_for_update(key_share=True)
         )
         return wanted
 
