@@ -213,7 +213,9 @@ def cart_lines() -> list[CartLine]:
     """The cart with each product read from the database, prices included."""
     cart = session_cart()
     products = db.session.scalars(
-        select(Product).where(Product.id.in_([int(pid) for pid in cart]))
+        select(Product)
+        .where(Product.id.in_([int(pid) for pid in cart]))
+        .order_by(Product.id)
     )
     return [CartLine(product, cart[str(product.id)]) for product in products]
 
@@ -263,10 +265,9 @@ class CheckoutForm(FlaskForm):
 
 
 def first_error(form: FlaskForm) -> str:
-    for field_name, errors in form.errors.items():
-        label = getattr(form, field_name).label.text if field_name in form else ""
-        return f"{label}: {errors[0]}" if label else errors[0]
-    return "Something in the form is not right."
+    """The first problem of a form that failed to validate, with its label."""
+    field_name, errors = next(iter(form.errors.items()))
+    return f"{form[field_name].label.text}: {errors[0]}"
 
 
 def refuse(message: str, page, status: int = 400):
