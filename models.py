@@ -289,8 +289,8 @@ class Order(db.Model):
         at the same time) the database lets exactly one of them through. Only
         that one records the change and releases stock. On PostgreSQL the
         losers wait on the row lock, then find the status changed and update
-        nothing. Returns whether this
-        call made the change. The caller commits.
+        nothing. Returns whether this call made the change. The caller
+        commits.
         """
         moved = db.session.execute(
             update(Order)
