@@ -109,7 +109,7 @@ def test_session_cookie_is_secure_when_configured_for_https(
 def test_secrets_never_reach_pages_logs_or_the_timeline(
     make_app, khalti_sandbox, caplog
 ):
-    khalti_key = "live_secret_key_fedcba9876543210fedcba9876543210"
+    khalti_key = "live_secret_key_FAKE-for-tests-only-not-a-real-key"
     flask_key = "flask-secret-0123456789abcdef0123456789abcdef"
     app = make_app(KHALTI_SECRET_KEY=khalti_key, SECRET_KEY=flask_key)
     shop = Shop(app, app.test_client(), khalti_sandbox)
