@@ -576,10 +576,7 @@ def payment_return():
     order = order_by_pidx(pidx)
     # A reload or the back button after the payment settled: nothing to do.
     if order.status not in OPEN_STATUSES:
-        return redirect(
-            url_for("shop.order_detail", purchase_order_id=order.purchase_order_id),
-            code=303,
-        )
+        return show_order(order)
     # Kept for the learners' timeline; none of it is believed.
     order.record("callback", request.args.to_dict())
     return settle_and_show(order)
@@ -590,9 +587,7 @@ def check_again(purchase_order_id):
     """The "Check again" button: ask Khalti once more."""
     order = order_by_reference(purchase_order_id)
     if order.status not in OPEN_STATUSES:
-        return redirect(
-            url_for("shop.order_detail", purchase_order_id=purchase_order_id), code=303
-        )
+        return show_order(order)
     return settle_and_show(order)
 
 
@@ -604,6 +599,11 @@ def settle_and_show(order: Order):
     if changed and order.status == OrderStatus.PAID and placed_here(order):
         save_cart({})
     flash_outcome(order)
+    return show_order(order)
+
+
+def show_order(order: Order):
+    """Send the buyer on to the order's page (303, so a reload is harmless)."""
     return redirect(
         url_for("shop.order_detail", purchase_order_id=order.purchase_order_id),
         code=303,
