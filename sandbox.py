@@ -173,10 +173,14 @@ class SandboxState:
     def reset(self) -> None:
         """Forget all payments, faults and call counts."""
         self.payments: dict[str, Payment] = {}
+        self.stats = dict.fromkeys(FAULT_ENDPOINTS, 0)
+        self.clear_faults()
+
+    def clear_faults(self) -> None:
+        """Switch every fault off and release requests already held by one."""
         self.faults = {
             name: {"fault": "none", "seconds": None} for name in FAULT_ENDPOINTS
         }
-        self.stats = dict.fromkeys(FAULT_ENDPOINTS, 0)
         self.wake_sleepers()
 
     def wake_sleepers(self) -> None:
@@ -708,9 +712,7 @@ def clear_faults():
     """Switch every fault off."""
     state = get_state()
     with state.lock:
-        for endpoint in FAULT_ENDPOINTS:
-            state.faults[endpoint] = {"fault": "none", "seconds": None}
-        state.wake_sleepers()
+        state.clear_faults()
         return dict(state.faults)
 
 
