@@ -1,10 +1,10 @@
 """khalti.py against the sandbox over real HTTP: each answer Khalti can give."""
 
-import socket
 import time
 
 import pytest
 from conftest import ServedSandbox
+from served_shop import free_port
 
 import khalti
 
@@ -112,9 +112,6 @@ def test_connection_reset_raises_connection_error(client, khalti_sandbox):
 
 
 def test_nothing_listening_raises_connection_error():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = khalti.KhaltiClient("k", f"http://127.0.0.1:{port}/api/v2/")
+    client = khalti.KhaltiClient("k", f"http://127.0.0.1:{free_port()}/api/v2/")
     with pytest.raises(khalti.KhaltiConnectionError):
         client.lookup("AnyPidx")

@@ -6,7 +6,6 @@ closes every connection after one answer, so here the sandbox runs under
 gunicorn, which keeps connections alive as Khalti's servers do.
 """
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import ServedSandbox, Shop
+from served_shop import free_port
 
 import sandbox
 
@@ -46,9 +46,7 @@ class GunicornSandbox(ServedSandbox):
     """The sandbox in a gunicorn process, with ServedSandbox's buyer actions."""
 
     def __init__(self):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.api_url = f"{self.url}/api/v2/"
         self.process = subprocess.Popen(
