@@ -135,11 +135,20 @@ class Buyer:
     def add(self, product_id: int, quantity: int = 1) -> requests.Response:
         return self.post("/cart/add", {"product_id": product_id, "quantity": quantity})
 
-    def checkout(self) -> requests.Response:
-        return self.post(
-            "/checkout",
-            {"name": "Load Tester", "email": "load@example.com", "phone": "9800000001"},
-        )
+    def checkout_form(self) -> dict:
+        """Open the checkout page; return the form a buyer would submit."""
+        page = self.get("/checkout")
+        token = re.search(r'name="checkout_token"[^>]* value="([^"]+)"', page.text)
+        return {
+            "checkout_token": token[1],
+            "name": "Load Tester",
+            "email": "load@example.com",
+            "phone": "9800000001",
+        }
+
+    def checkout(self, form: dict | None = None) -> requests.Response:
+        """Submit the checkout form (a freshly opened one unless given)."""
+        return self.post("/checkout", form or self.checkout_form())
 
     def come_back(self, return_url: str) -> requests.Response:
         """Follow Khalti's redirect back to this shop (the sandbox says localhost)."""

@@ -82,7 +82,9 @@ def test_buyers_racing_for_the_last_units(served_shop, shop, quantity):
     for buyer in buyers:
         assert buyer.add(product_id, quantity).status_code == 303
 
-    responses = race(16, lambda number: buyers[number].checkout())
+    forms = [buyer.checkout_form() for buyer in buyers]
+
+    responses = race(16, lambda number: buyers[number].checkout(forms[number]))
 
     winners = [r for r in responses if r.status_code == 303]
     losers = [r for r in responses if r.status_code != 303]
