@@ -426,12 +426,16 @@ def cart_problem(lines: list[CartLine]) -> str | None:
 def checkout():
     """Ask for the buyer's details, then place the order and pay."""
     lines = cart_lines()
+    form = CheckoutForm()
     if problem := cart_problem(lines):
         if request.method == "GET":
             flash(problem, "error")
             return redirect(url_for("shop.cart"), code=303)
+        # A form sent again after its order emptied the cart (paid) or took
+        # the last of the stock: answer as the first submission was answered.
+        if placed_with(form):
+            return repeated_checkout(form.checkout_token.data)
         return refuse(problem, render_cart)
-    form = CheckoutForm()
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
         return render_template(
@@ -461,6 +465,18 @@ def checkout():
     db.session.commit()
     remember_order(order.purchase_order_id)
     return start_payment(order)
+
+
+def placed_with(form: CheckoutForm) -> bool:
+    """Whether an order was already placed with this form's (valid) token."""
+    token = form.checkout_token
+    return (
+        token.validate(form)
+        and db.session.scalar(
+            select(Order.id).where(Order.checkout_token == token.data)
+        )
+        is not None
+    )
 
 
 def repeated_checkout(token: str):
