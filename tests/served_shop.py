@@ -53,13 +53,7 @@ class ServedShop:
         self.url = f"http://127.0.0.1:{port}"
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "gunicorn"),
-                    *("--bind", f"127.0.0.1:{port}"),
-                    *("--workers", str(workers), "--threads", str(threads)),
-                    *("--graceful-timeout", "2", "--error-logfile", "-"),
-                    "app:create_app()",
-                ],
+                self.command(port, workers, threads),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -69,6 +63,15 @@ class ServedShop:
             )
         self.wait_until_up()
         return self
+
+    def command(self, port: int, workers: int, threads: int) -> list[str]:
+        return [
+            *(sys.executable, "-m", "gunicorn"),
+            *("--bind", f"127.0.0.1:{port}"),
+            *("--workers", str(workers), "--threads", str(threads)),
+            *("--graceful-timeout", "2", "--error-logfile", "-"),
+            "app:create_app()",
+        ]
 
     def wait_until_up(self, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds

@@ -1,5 +1,6 @@
 """The production settings: Khalti's address, the shop's address, proxies, checks."""
 
+import runpy
 import subprocess
 import sys
 
@@ -262,3 +263,11 @@ def test_healthz_says_503_when_the_database_cannot_be_reached(database_url, tmp_
     assert response.status_code == 503
     assert response.json == {"database": "unreachable", "reason": "OperationalError"}
     assert "Set-Cookie" not in response.headers
+
+
+def test_gunicorns_worker_timeout_outlasts_the_slowest_checkout():
+    """A checkout may wait out Khalti's client timeouts; the worker must survive it."""
+    settings = runpy.run_path(f"{ROOT}/deploy/gunicorn.conf.py")
+    assert settings["worker_class"] == "gthread"
+    assert settings["workers"] >= 3
+    assert settings["timeout"] > sum(khalti.DEFAULT_TIMEOUT)
