@@ -108,8 +108,15 @@ def test_without_shop_url_the_request_decides_and_forwarded_headers_are_ignored(
     shop_with,
 ):
     shop = shop_with()
-    sent = initiate_request(shop, **SPOOFED | {"X-Forwarded-Proto": "https"})
-    assert sent["return_url"] == "http://evil.example/successfull-payment"
+    sent = initiate_request(
+        shop,
+        **{
+            "Host": "127.0.0.1:5000",
+            "X-Forwarded-Host": "evil.example",
+            "X-Forwarded-Proto": "https",
+        },
+    )
+    assert sent["return_url"] == "http://127.0.0.1:5000/successfull-payment"
 
 
 def test_forwarded_allow_trusts_the_proxys_scheme_and_host(shop_with):
