@@ -6,10 +6,13 @@ the payment is verified, and the order page. The payment checks are in
 `start_payment`, `verify_payment` and `status_after_lookup`.
 """
 
+import logging
 import os
+import secrets
 import threading
+import time
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 from dotenv import load_dotenv
@@ -28,10 +31,12 @@ from flask import (
 )
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy import select
+from sqlalchemy import make_url, select, text
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
-from wtforms import EmailField, IntegerField, StringField, TelField
+from werkzeug.middleware.proxy_fix import ProxyFix
+from wtforms import EmailField, HiddenField, IntegerField, StringField, TelField
 from wtforms.validators import Email, InputRequired, Length, NumberRange, Regexp
 
 import khalti
@@ -81,6 +86,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         KHALTI_SECRET_KEY=os.environ.get("KHALTI_SECRET_KEY") or None,
         KHALTI_BASE_URL=os.environ.get("KHALTI_BASE_URL") or None,
         KHALTI_TIMEOUT=khalti.DEFAULT_TIMEOUT,
+        # The address buyers open, e.g. https://shop.example. When set, the
+        # return_url and website_url sent to Khalti are built on it, never on
+        # the request's Host header, which the client chooses.
+        SHOP_URL=os.environ.get("SHOP_URL") or None,
+        # How many proxies (nginx) in front of the shop to believe about the
+        # client's address, scheme and host (X-Forwarded-For/Proto/Host).
+        FORWARDED_ALLOW=int(os.environ.get("FORWARDED_ALLOW") or 0),
         SESSION_COOKIE_SAMESITE="Lax",
         # Set SESSION_COOKIE_SECURE=1 when the shop is served over HTTPS, so
         # the browser never sends the session cookie over plain HTTP.
@@ -88,16 +100,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.config.update(test_config or {})
     check_secret_key(app)
-    if not app.config["KHALTI_BASE_URL"]:
-        app.config["KHALTI_BASE_URL"] = (
-            khalti.SANDBOX_BASE_URL
-            if app.config["KHALTI_SECRET_KEY"]
-            else BUILTIN_SANDBOX_URL
-        )
-
+    app.config["KHALTI_BASE_URL"] = khalti_base_url(app.config)
+    if app.config["SHOP_URL"]:
+        app.config["SHOP_URL"] = app.config["SHOP_URL"].rstrip("/")
     app.config["CONTENT_SECURITY_POLICY"] = content_security_policy(
         app.config["KHALTI_BASE_URL"]
     )
+    if proxies := app.config["FORWARDED_ALLOW"]:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
+    # Each payment step is logged at INFO (see Order.record); Python's
+    # default level, WARNING, would hide them.
+    app.logger.setLevel(logging.INFO)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -123,6 +138,26 @@ def check_secret_key(app: Flask) -> None:
         "SECRET_KEY is not set. Copy .env.example to .env and set it to the"
         " output of: python -c 'import secrets; print(secrets.token_hex())'"
     )
+
+
+def khalti_base_url(config) -> str:
+    """KHALTI_BASE_URL spelled one way: lower-case host, ending in a slash.
+
+    People type it with or without the slash. The CSP and the sandbox banner
+    compare it with Khalti's known hosts, so it is normalised here, once,
+    and only this value is used. Empty means a sandbox.
+    """
+    url = config["KHALTI_BASE_URL"] or (
+        khalti.SANDBOX_BASE_URL if config["KHALTI_SECRET_KEY"] else BUILTIN_SANDBOX_URL
+    )
+    parts = urlsplit(url.strip())
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, "", ""))
+
+
+def is_production(config) -> bool:
+    """Whether real money moves: the shop talks to Khalti's production API."""
+    return config["KHALTI_BASE_URL"] == khalti.PRODUCTION_BASE_URL
 
 
 def may_write() -> bool:
@@ -193,8 +228,8 @@ def format_npr(paisa: int) -> str:
 def layout_context() -> dict:
     return {
         "cart_count": sum(session_cart().values()),
-        "is_sandbox": current_app.config["KHALTI_BASE_URL"]
-        != khalti.PRODUCTION_BASE_URL,
+        "is_sandbox": not is_production(current_app.config),
+        "has_orders": bool(session.get("orders")),
     }
 
 
@@ -232,11 +267,25 @@ class CartLineForm(ProductForm):
     quantity = IntegerField(validators=[InputRequired(), NumberRange(min=1)])
 
 
+RELOAD_CHECKOUT = "This form is out of date. Reload the checkout page and try again."
+
+
 def strip(value: str | None) -> str | None:
     return value.strip() if value else value
 
 
 class CheckoutForm(FlaskForm):
+    # A fresh random token each time the form is shown. Submitting the same
+    # form again (a double click, a reload, the back button) carries the same
+    # token, which the orders table allows only once: see checkout().
+    checkout_token = HiddenField(
+        "Checkout form",
+        default=lambda: secrets.token_urlsafe(16),
+        validators=[
+            InputRequired(message=RELOAD_CHECKOUT),
+            Regexp(r"[A-Za-z0-9_-]{22}\Z", message=RELOAD_CHECKOUT),
+        ],
+    )
     name = StringField(
         "Full name",
         filters=[strip],
@@ -377,49 +426,120 @@ def cart_problem(lines: list[CartLine]) -> str | None:
 def checkout():
     """Ask for the buyer's details, then place the order and pay."""
     lines = cart_lines()
+    form = CheckoutForm()
     if problem := cart_problem(lines):
         if request.method == "GET":
             flash(problem, "error")
             return redirect(url_for("shop.cart"), code=303)
+        # A form sent again after its order emptied the cart (paid) or took
+        # the last of the stock: answer as the first submission was answered.
+        if placed_with(form):
+            return repeated_checkout(form.checkout_token.data)
         return refuse(problem, render_cart)
-    form = CheckoutForm()
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
         return render_template(
             "checkout.html", form=form, lines=lines, total_paisa=cart_total_paisa(lines)
         ), status
 
+    token = form.checkout_token.data
     order = Order.from_cart(
-        lines, name=form.name.data, email=form.email.data, phone=form.phone.data
+        lines,
+        checkout_token=token,
+        name=form.name.data,
+        email=form.email.data,
+        phone=form.phone.data,
     )
     db.session.add(order)
+    try:
+        # Insert the order before anything else: a repeat of this form stops
+        # here, on the unique checkout token, and takes no stock.
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return repeated_checkout(token)
     if short := order.reserve_stock():
         db.session.rollback()
         return refuse(f"Sorry, {short.name} just sold out.", render_cart, 409)
     order.record("order_created", {"total_paisa": order.total_paisa})
     db.session.commit()
-    remember_order(order)
+    remember_order(order.purchase_order_id)
     return start_payment(order)
 
 
-def remember_order(order: Order) -> None:
+def placed_with(form: CheckoutForm) -> bool:
+    """Whether an order was already placed with this form's (valid) token."""
+    token = form.checkout_token
+    return (
+        token.validate(form)
+        and db.session.scalar(
+            select(Order.id).where(Order.checkout_token == token.data)
+        )
+        is not None
+    )
+
+
+def repeated_checkout(token: str):
+    """Answer a checkout form submitted again as its first submission was.
+
+    The first one may still be waiting for Khalti's payment link (its order
+    is `created`): wait for it, at most as long as the Khalti client itself
+    may wait, rather than start a second payment. Then send this request
+    where the first one went: to Khalti's payment page, or to the order page
+    once the payment has got further (or failed to start).
+    """
+    deadline = time.monotonic() + sum(current_app.config["KHALTI_TIMEOUT"])
+    while True:
+        # Plain columns, not the Order object: nothing cached between reads.
+        order = db.session.execute(
+            select(Order.purchase_order_id, Order.status, Order.payment_url).where(
+                Order.checkout_token == token
+            )
+        ).one()
+        # End the transaction, so that the next read sees the first request's
+        # commit (and no lock is held while this one waits).
+        db.session.rollback()
+        if order.status != OrderStatus.CREATED or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    # The token came from the form this browser was shown: it placed the order.
+    remember_order(order.purchase_order_id)
+    if order.status == OrderStatus.AWAITING_PAYMENT:
+        return redirect(order.payment_url, code=303)
+    return show_order(order)
+
+
+def remember_order(purchase_order_id: str) -> None:
     """Note in the buyer's session that they placed this order.
 
     Only that browser may see the buyer's name, email and phone on the order
     page; anyone else with the link sees just the items and status.
     """
-    session["orders"] = [*session.get("orders", [])[-19:], order.purchase_order_id]
+    orders = session.get("orders", [])
+    if purchase_order_id not in orders:
+        session["orders"] = [*orders[-19:], purchase_order_id]
 
 
 def placed_here(order: Order) -> bool:
     return order.purchase_order_id in session.get("orders", [])
 
 
+def shop_url_for(endpoint: str) -> str:
+    """An absolute URL of this shop, for Khalti to send the buyer to.
+
+    On SHOP_URL when it is set. Otherwise (development) on the address the
+    request came to, which only a trusted proxy (FORWARDED_ALLOW) may change.
+    """
+    if shop_url := current_app.config["SHOP_URL"]:
+        return shop_url + url_for(endpoint)
+    return url_for(endpoint, _external=True)
+
+
 def initiate_payload(order: Order) -> dict:
     """What Khalti's initiate call needs to know about the order."""
     return {
-        "return_url": url_for("shop.payment_return", _external=True),
-        "website_url": url_for("shop.catalog", _external=True),
+        "return_url": shop_url_for("shop.payment_return"),
+        "website_url": shop_url_for("shop.catalog"),
         "amount": order.total_paisa,  # paisa, never rupees
         "purchase_order_id": order.purchase_order_id,
         "purchase_order_name": ", ".join(item.name for item in order.items)[:100],
@@ -665,6 +785,36 @@ def timeline(order: Order, show_customer: bool):
         yield event, payload
 
 
+# --- Orders placed from this browser, and the health check -----------------
+
+
+@bp.get("/orders")
+def my_orders():
+    """The orders placed from this browser, newest first."""
+    references = session.get("orders", [])
+    orders = db.session.scalars(
+        select(Order)
+        .where(Order.purchase_order_id.in_(references))
+        .order_by(Order.id.desc())
+    )
+    return render_template("orders.html", orders=orders)
+
+
+@bp.get("/healthz")
+def healthz():
+    """For the proxy or load balancer: can this server reach its database?
+
+    No session, no login, one SELECT 1. The reason a check failed goes to the
+    log only: this page is public, and a database error names its host.
+    """
+    try:
+        db.session.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        current_app.logger.warning("Health check failed: %s", exc)
+        return {"database": "unreachable", "reason": type(exc).__name__}, 503
+    return {"database": "ok"}
+
+
 # --- Errors ------------------------------------------------------------------
 
 
@@ -706,6 +856,62 @@ def init_db():
     db.create_all()
     added = seed_catalog()
     click.echo(f"Database ready; {added} sample products added.")
+
+
+def deploy_findings(config) -> list[tuple[str, str]]:
+    """What check-deploy reports about a configuration: (level, message) pairs.
+
+    The README's go-live checklist, as code. It reads the configuration only.
+    (With the example's placeholder SECRET_KEY the app, so this command too,
+    does not even start: see check_secret_key.)
+    """
+    findings = []
+    if len(config["SECRET_KEY"]) < 32:
+        findings.append(("ERROR", "SECRET_KEY is shorter than 32 characters."))
+    shop_url = config["SHOP_URL"] or ""
+    if is_production(config):
+        if config["KHALTI_SECRET_KEY"] in (None, BUILTIN_SANDBOX_KEY):
+            findings.append(
+                (
+                    "ERROR",
+                    "KHALTI_SECRET_KEY is not your live key from admin.khalti.com.",
+                )
+            )
+        if not config["SESSION_COOKIE_SECURE"]:
+            findings.append(("ERROR", "SESSION_COOKIE_SECURE is off: set it to 1."))
+        if not shop_url.startswith("https://"):
+            findings.append(("ERROR", "SHOP_URL must be the shop's https:// address."))
+        if make_url(config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite":
+            findings.append(
+                ("ERROR", "DATABASE_URL is SQLite: use a server database (PostgreSQL).")
+            )
+    if shop_url.startswith("https://") and not config["FORWARDED_ALLOW"]:
+        findings.append(
+            (
+                "WARNING",
+                "FORWARDED_ALLOW is 0: behind a proxy the client address and"
+                " request.is_secure will be the proxy's.",
+            )
+        )
+    return findings
+
+
+@bp.cli.command("check-deploy")
+def check_deploy():
+    """Check the configuration for going live; exit 1 if anything is wrong.
+
+    It reads the settings only and connects to nothing.
+    """
+    config = current_app.config
+    findings = deploy_findings(config)
+    for level, message in findings:
+        click.echo(f"{level}: {message}")
+    host = "production" if is_production(config) else "sandbox"
+    click.echo(
+        f"{len(findings)} findings; Khalti API {config['KHALTI_BASE_URL']} ({host})."
+    )
+    if any(level == "ERROR" for level, _ in findings):
+        raise SystemExit(1)
 
 
 @bp.cli.command("reconcile")

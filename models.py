@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     Engine,
@@ -166,6 +167,10 @@ class Order(db.Model):
     customer_phone: Mapped[str] = mapped_column(String(10))
     total_paisa: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=now_utc, index=True)
+    # The one-time token of the checkout form that placed the order. Unique,
+    # so the same form submitted twice cannot make a second order (empty for
+    # orders placed before it existed).
+    checkout_token: Mapped[str | None] = mapped_column(String(32), unique=True)
 
     # Filled in from Khalti's answers.
     pidx: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -185,7 +190,13 @@ class Order(db.Model):
 
     @classmethod
     def from_cart(
-        cls, lines: list[CartLine], *, name: str, email: str, phone: str
+        cls,
+        lines: list[CartLine],
+        *,
+        checkout_token: str,
+        name: str,
+        email: str,
+        phone: str,
     ) -> "Order":
         """Build an order from the cart's lines.
 
@@ -202,6 +213,7 @@ class Order(db.Model):
             for line in lines
         ]
         return cls(
+            checkout_token=checkout_token,
             customer_name=name,
             customer_email=email,
             customer_phone=phone,
@@ -213,9 +225,35 @@ class Order(db.Model):
         """Add a step to this order's payment timeline.
 
         The step goes into the session rather than onto `self.events`:
-        appending to that list would first load every earlier step.
+        appending to that list would first load every earlier step. Each
+        step is also logged, by reference and pidx only: the data holds the
+        buyer's email and phone, which stay out of the logs.
         """
-        db.session.add(PaymentEvent(order=self, kind=kind, data=json.dumps(data or {})))
+        data = data or {}
+        db.session.add(PaymentEvent(order=self, kind=kind, data=json.dumps(data)))
+        current_app.logger.info(
+            "order=%s pidx=%s step=%s status=%s",
+            self.purchase_order_id,
+            # Khalti's answer to initiate brings the pidx before it is saved.
+            self.pidx or data.get("pidx") or "-",
+            kind,
+            self.status,
+        )
+
+    @property
+    def payment_link_expired(self) -> bool:
+        """Whether Khalti's payment link is past its expires_at.
+
+        Khalti sends it with its offset ("2023-05-25T16:26:16+05:45"). One
+        that cannot be read is taken as still open: the lookup decides.
+        """
+        try:
+            expires_at = datetime.fromisoformat(self.expires_at or "")
+        except ValueError:
+            return False
+        if expires_at.tzinfo is None:
+            return False
+        return datetime.now(UTC) >= expires_at
 
     def quantities(self) -> dict[int, int]:
         """How many of each product this order holds, by product id."""

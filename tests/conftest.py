@@ -5,6 +5,8 @@ KHALTI_BASE_URL, over HTTP. Nothing in `requests` is mocked.
 """
 
 import os
+import re
+import secrets
 import threading
 from urllib.parse import urlsplit
 
@@ -190,9 +192,20 @@ class Shop:
             data={"product_id": self.product(slug).id, "quantity": quantity},
         )
 
+    def checkout_token(self) -> str:
+        """Open the checkout page, as a buyer does; return its form's token."""
+        page = self.client.get("/checkout")
+        return re.search(r'name="checkout_token"[^>]* value="([^"]+)"', page.text)[1]
+
     def checkout(self, **fields):
+        """Submit the checkout form, by default as a newly opened one.
+
+        The new form's token is made here, as the page would make it, so that
+        a test of a cart the page refuses still reaches the POST.
+        """
         details = {"name": "Sita Sharma", "email": "sita@example.com"}
         details["phone"] = "9812345678"
+        details["checkout_token"] = secrets.token_urlsafe(16)
         return self.client.post("/checkout", data=details | fields)
 
     def start(self, *items: tuple[str, int]) -> Order:

@@ -53,13 +53,7 @@ class ServedShop:
         self.url = f"http://127.0.0.1:{port}"
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "gunicorn"),
-                    *("--bind", f"127.0.0.1:{port}"),
-                    *("--workers", str(workers), "--threads", str(threads)),
-                    *("--graceful-timeout", "2", "--error-logfile", "-"),
-                    "app:create_app()",
-                ],
+                self.command(port, workers, threads),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -69,6 +63,15 @@ class ServedShop:
             )
         self.wait_until_up()
         return self
+
+    def command(self, port: int, workers: int, threads: int) -> list[str]:
+        return [
+            *(sys.executable, "-m", "gunicorn"),
+            *("--bind", f"127.0.0.1:{port}"),
+            *("--workers", str(workers), "--threads", str(threads)),
+            *("--graceful-timeout", "2", "--error-logfile", "-"),
+            "app:create_app()",
+        ]
 
     def wait_until_up(self, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds
@@ -135,11 +138,20 @@ class Buyer:
     def add(self, product_id: int, quantity: int = 1) -> requests.Response:
         return self.post("/cart/add", {"product_id": product_id, "quantity": quantity})
 
-    def checkout(self) -> requests.Response:
-        return self.post(
-            "/checkout",
-            {"name": "Load Tester", "email": "load@example.com", "phone": "9800000001"},
-        )
+    def checkout_form(self) -> dict:
+        """Open the checkout page; return the form a buyer would submit."""
+        page = self.get("/checkout")
+        token = re.search(r'name="checkout_token"[^>]* value="([^"]+)"', page.text)
+        return {
+            "checkout_token": token[1],
+            "name": "Load Tester",
+            "email": "load@example.com",
+            "phone": "9800000001",
+        }
+
+    def checkout(self, form: dict | None = None) -> requests.Response:
+        """Submit the checkout form (a freshly opened one unless given)."""
+        return self.post("/checkout", form or self.checkout_form())
 
     def come_back(self, return_url: str) -> requests.Response:
         """Follow Khalti's redirect back to this shop (the sandbox says localhost)."""

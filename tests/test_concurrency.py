@@ -82,7 +82,9 @@ def test_buyers_racing_for_the_last_units(served_shop, shop, quantity):
     for buyer in buyers:
         assert buyer.add(product_id, quantity).status_code == 303
 
-    responses = race(16, lambda number: buyers[number].checkout())
+    forms = [buyer.checkout_form() for buyer in buyers]
+
+    responses = race(16, lambda number: buyers[number].checkout(forms[number]))
 
     winners = [r for r in responses if r.status_code == 303]
     losers = [r for r in responses if r.status_code != 303]
@@ -96,6 +98,43 @@ def test_buyers_racing_for_the_last_units(served_shop, shop, quantity):
         assert len(orders) == len(winners)
     assert reserved == quantity * len(winners) <= 5
     assert shop.stock("dslr-camera") == 5 - reserved
+
+
+@pytest.mark.parametrize("initiate_delay", [0, 0.5])
+def test_one_form_submitted_ten_times_at_once_makes_one_payment(
+    served_shop, shop, initiate_delay
+):
+    """Ten clicks on "Pay" from one browser: one order, one initiate, one answer.
+
+    With a slow initiate, most of the ten arrive while the first still waits
+    for Khalti's payment link, and must wait for it too.
+    """
+    stock_before = shop.stock("jordan-air")
+    buyer = Buyer(served_shop.url)
+    assert buyer.add(shop.product("jordan-air").id, 1).status_code == 303
+    form = buyer.checkout_form()
+    shop.sandbox.fault("initiate", "delay", seconds=initiate_delay)
+
+    def click(_):
+        # One browser: the same cookies, on a connection of its own.
+        tab = Buyer(served_shop.url)
+        tab.http.cookies.update(buyer.http.cookies)
+        tab.token = buyer.token
+        return tab.checkout(form)
+
+    responses = race(10, click)
+
+    order = shop.latest_order()
+    assert [response.status_code for response in responses] == [303] * 10
+    assert {response.headers["Location"] for response in responses} == {
+        order.payment_url
+    }
+    assert shop.sandbox.stats()["initiate"] == 1
+    with shop.app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Order.id))) == 1
+    assert shop.stock("jordan-air") == stock_before - 1
+    assert shop.events(order).count("initiate_request") == 1
+    assert served_shop.log().count("step=initiate_request") == 1
 
 
 def buy_ten_times(served_shop, sandbox, product_ids: list[int], client: int):

@@ -39,20 +39,12 @@ def test_csrf_token_from_the_page_is_accepted(make_app):
     assert response.status_code == 303
 
 
-def test_check_again_needs_csrf_too(make_app, khalti_sandbox):
-    app = make_app()
-    shop_client = app.test_client()
-    shop_client.post("/cart/add", data={"product_id": 1, "quantity": 1})
-    shop_client.post(
-        "/checkout",
-        data={"name": "A", "email": "a@example.com", "phone": "9800000001"},
-    )
-    with app.app_context():
-        order = db.session.scalar(db.select(Order))
+def test_check_again_needs_csrf_too(app, shop):
+    order = shop.start()
     app.config["WTF_CSRF_ENABLED"] = True
-    response = shop_client.post(f"/orders/{order.purchase_order_id}/verify")
+    response = shop.client.post(f"/orders/{order.purchase_order_id}/verify")
     assert response.status_code == 400
-    assert khalti_sandbox.stats()["lookup"] == 0
+    assert shop.sandbox.stats()["lookup"] == 0
 
 
 @pytest.mark.parametrize(

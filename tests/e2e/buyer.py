@@ -30,7 +30,8 @@ def cart_count(page: Page) -> Locator:
 
 def open_cart(page: Page) -> None:
     """The cart link in the header, on any page."""
-    page.get_by_role("navigation", name="Main").get_by_role("link").click()
+    nav = page.get_by_role("navigation", name="Main")
+    nav.get_by_role("link", name=re.compile(r"^Cart")).click()
     expect(page.get_by_role("heading", name="Your cart", exact=True)).to_be_visible()
 
 

@@ -122,6 +122,21 @@ def error_502_payment_not_started(page, shop, sandbox):
     expect(page.get_by_role("heading", name="Payment not started")).to_be_visible()
 
 
+def unpaid_order_and_your_orders(page, shop, sandbox):
+    """Khalti's tab closed: back through "Your orders" to the unpaid order."""
+    sandbox_payment_page(page, shop, sandbox)
+    page.goto(shop.url)
+    page.get_by_role("link", name="Your orders").click()
+    expect(page.get_by_role("heading", name="Your orders")).to_be_visible()
+    page.locator("[data-order] a").click()
+    expect(page.get_by_role("link", name="Continue to payment")).to_be_visible()
+
+
+def your_orders(page, shop, sandbox):
+    unpaid_order_and_your_orders(page, shop, sandbox)
+    page.get_by_role("link", name="Your orders").click()
+
+
 def phone_cart(page, shop, sandbox):
     page.set_viewport_size({"width": 375, "height": 740})
     add_to_cart(page, "Jordan Air", 2)
@@ -146,6 +161,8 @@ PAGES = [
     error_404,
     error_405,
     error_502_payment_not_started,
+    unpaid_order_and_your_orders,
+    your_orders,
     phone_cart,
 ]
 

@@ -175,3 +175,17 @@ def test_checkout_mistakes_are_announced_next_to_their_fields(page, khalti_sandb
     # What was typed is kept; nothing went to Khalti.
     expect(page.get_by_label("Full name")).to_have_value("Sita Sharma")
     assert khalti_sandbox.stats()["initiate"] == 0
+
+
+def test_a_closed_khalti_tab_is_not_a_lost_payment(page, served_shop, khalti_sandbox):
+    """The buyer leaves Khalti's page, finds the order again and pays it."""
+    add_to_cart(page, "Dhaka Topi")
+    check_out(page, khalti_sandbox.url)
+    page.goto(served_shop.url)  # as if Khalti's tab was closed
+
+    page.get_by_role("link", name="Your orders").click()
+    page.locator("[data-order] a").click()
+    page.get_by_role("link", name="Continue to payment").click()
+    pay_on_khalti(page)
+
+    expect(order_status(page)).to_have_attribute("data-order-status", "paid")
