@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, HiddenField, PasswordField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 import app as shop
 import khalti
@@ -436,7 +436,7 @@ class AcceptForm(FlaskForm):
     note = TextAreaField(
         "Why the difference is fine",
         filters=[shop.strip],
-        validators=[InputRequired(), Length(max=500)],
+        validators=[DataRequired(), Length(max=500)],
     )
 
 
