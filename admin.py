@@ -323,7 +323,7 @@ def filtered_orders():
     query = select(Order).order_by(Order.id.desc())
     status = request.args.get("status", "")
     if status:
-        if status not in OrderStatus:
+        if status not in {member.value for member in OrderStatus}:
             abort(400, f"There is no order status {status[:40]!r}.")
         query = query.where(Order.status == status)
     if q := request.args.get("q", "").strip()[:254].replace("\x00", ""):
