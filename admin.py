@@ -216,7 +216,9 @@ def create_staff(email):
         )
     staff = db.session.scalar(select(Staff).where(Staff.email == email))
     if staff is None:
-        db.session.add(Staff(email=email, password_hash=generate_password_hash(password)))
+        db.session.add(
+            Staff(email=email, password_hash=generate_password_hash(password))
+        )
         done = f"Created staff account {email}."
     else:
         staff.password_hash = generate_password_hash(password)
@@ -596,8 +598,11 @@ def settle_unknown_refunds(order: Order) -> None:
         )
         outcome = RefundState.SUCCEEDED if sent == 0 else None
     if outcome is None:
-        flash("Khalti's lookup cannot tell whether the unclear refund went out:"
-              " check Khalti's dashboard.", "error")
+        flash(
+            "Khalti's lookup cannot tell whether the unclear refund went out:"
+            " check Khalti's dashboard.",
+            "error",
+        )
         return
     for refund in unknown:
         if refund.move_to(outcome, {"lookup": lookup}):
@@ -711,7 +716,8 @@ def send_refund(order: Order, claim: Refund, transaction_id: str, amount: int | 
             "error",
         )
         return show(order)
-    flash(f"Khalti accepted the refund. The order is now {order.status}.", "success")
+    status = order.status.replace("_", " ")
+    flash(f"Khalti accepted the refund. The order is now {status}.", "success")
     return show(order)
 
 

@@ -24,10 +24,10 @@ Sandbox only, not part of real Khalti (no auth needed):
 - ``POST /sandbox/payments/<pidx>`` with JSON ``{"status", "total_amount"?,
   "transaction_id"?}`` forces what lookup reports; ``GET`` on the same URL shows the
   stored payment, including the initiate payload the merchant sent;
-- ``POST /sandbox/faults`` with JSON ``{"endpoint": "initiate" | "lookup" | "refund", "fault",
-  "seconds"?}`` makes that endpoint misbehave until changed; faults are listed in
-  ``FAULTS``. ``GET /sandbox/faults`` shows them and ``DELETE /sandbox/faults`` clears
-  them;
+- ``POST /sandbox/faults`` with JSON ``{"endpoint": "initiate" | "lookup" | "refund",
+  "fault", "seconds"?}`` makes that endpoint misbehave until changed; faults are
+  listed in ``FAULTS``. ``GET /sandbox/faults`` shows them and ``DELETE
+  /sandbox/faults`` clears them;
 - ``GET /sandbox/stats`` counts the initiate, lookup and refund calls received, and
   ``POST /sandbox/reset`` forgets all payments, faults and counts.
 

@@ -179,8 +179,12 @@ def test_csrf_is_enforced_on_every_admin_post(make_app, khalti_sandbox, method, 
     client = app.test_client()
     with app.app_context():
         order = Order(
-            customer_name="A", customer_email="a@example.com", customer_phone="9800000000",
-            total_paisa=2000, pidx="SomePidx", transaction_id="SomeTransaction",
+            customer_name="A",
+            customer_email="a@example.com",
+            customer_phone="9800000000",
+            total_paisa=2000,
+            pidx="SomePidx",
+            transaction_id="SomeTransaction",
         )
         db.session.add(order)
         db.session.commit()

@@ -30,8 +30,19 @@ def redis_url(tmp_path):
         pytest.skip(message)
     port = free_port()
     server = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp_path),
-         "--save", "", "--appendonly", "no"],
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(tmp_path),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)
@@ -107,7 +118,9 @@ def test_ten_identical_refund_forms_at_once_make_one_refund(served, shop):
 
     staff = Buyer(served.url)
     staff.get("/admin/login")
-    login = staff.post("/admin/login", {"email": STAFF_EMAIL, "password": STAFF_PASSWORD})
+    login = staff.post(
+        "/admin/login", {"email": STAFF_EMAIL, "password": STAFF_PASSWORD}
+    )
     assert login.status_code == 303
     page = staff.get(f"/admin/orders/{order.purchase_order_id}")
     assert STAFF_PASSWORD not in page.text

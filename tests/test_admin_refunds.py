@@ -140,8 +140,12 @@ def test_one_refund_in_flight_per_order(app, shop, back_office):
     order = shop.buy()
     with app.app_context():
         db.session.add(
-            Refund(order_id=order.id, token="in-flight", amount_paisa=100,
-                   staff_email="other@example.com")
+            Refund(
+                order_id=order.id,
+                token="in-flight",
+                amount_paisa=100,
+                staff_email="other@example.com",
+            )
         )
         db.session.commit()
     response = back_office.refund(order, amount="10")
@@ -182,7 +186,11 @@ def test_a_khalti_5xx_leaves_the_refund_unknown_until_a_check(app, shop, back_of
     assert check.status_code == 303
     assert refunds(app, order)[0].state == RefundState.FAILED
     assert shop.order(order.purchase_order_id).status == OrderStatus.PAID
-    assert shop.events(order)[-3:] == ["staff_check", "lookup_response", "refund_settled"]
+    assert shop.events(order)[-3:] == [
+        "staff_check",
+        "lookup_response",
+        "refund_settled",
+    ]
 
 
 def test_a_refund_that_times_out_is_unknown_and_a_check_finds_it_went_through(
