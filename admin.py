@@ -83,6 +83,7 @@ def init_app(app: Flask) -> None:
     """Wire the back office into the shop (called by `create_app`)."""
     login_manager.init_app(app)
     limiter.init_app(app)
+    dummy_hash()  # made now, so the first unknown email costs no extra time
     app.register_blueprint(bp)
 
 
@@ -91,7 +92,7 @@ def init_app(app: Flask) -> None:
 
 @login_manager.user_loader
 def load_staff(staff_id: str) -> Staff | None:
-    return db.session.get(Staff, int(staff_id)) if staff_id.isdigit() else None
+    return db.session.get(Staff, int(staff_id)) if staff_id.isdecimal() else None
 
 
 @login_manager.unauthorized_handler

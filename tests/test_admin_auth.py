@@ -217,3 +217,21 @@ def test_staff_pages_are_not_cached(back_office, client):
     for url in ("/admin/", "/admin/orders", "/admin/login"):
         assert client.get(url).headers["Cache-Control"] == "no-store"
     assert client.get("/").headers.get("Cache-Control") != "no-store"
+
+
+def test_the_staff_password_appears_in_no_page_and_no_log(app, shop, caplog):
+    caplog.set_level("DEBUG")
+    order = shop.buy()
+    office = BackOffice(app, shop.client)
+    created = office.create_staff()
+    pages = [office.log_in(password="a-wrong-password"), office.log_in()]
+    for url in ("/admin/", "/admin/orders", f"/admin/orders/{order.purchase_order_id}"):
+        pages.append(shop.client.get(url))
+    pages.append(office.refund(order, amount="10"))
+    pages.append(shop.client.get("/admin/orders.csv"))
+    assert STAFF_PASSWORD not in created.output
+    for page in pages:
+        assert STAFF_PASSWORD not in page.text
+    assert STAFF_PASSWORD not in caplog.text
+    with app.app_context():
+        assert STAFF_PASSWORD not in db.session.scalar(db.select(Staff.password_hash))
