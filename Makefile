@@ -17,9 +17,14 @@ $(VENV)/installed: requirements.txt requirements-dev.txt
 .env:
 	sed "s/^SECRET_KEY=.*/SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex())')/" .env.example > .env
 
+# The demo's staff account gets a new random password on every run: no
+# password is fixed anywhere.
 run: $(VENV)/installed .env
 	$(BIN)/flask --app app init-db
-	@echo "Shop:    http://127.0.0.1:$(SHOP_PORT)/"
+	@password=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))'); \
+	echo "$$password" | $(BIN)/flask --app app create-staff demo@example.com >/dev/null && \
+	echo "Shop:    http://127.0.0.1:$(SHOP_PORT)/" && \
+	echo "Back office: http://127.0.0.1:$(SHOP_PORT)/admin/ as demo@example.com / $$password"
 	@echo "Sandbox: http://127.0.0.1:$(SANDBOX_PORT)/ (Khalti's payment pages, offline)"
 	$(BIN)/flask --app sandbox run --port $(SANDBOX_PORT) & \
 	trap 'kill $$!' EXIT INT TERM; \

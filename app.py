@@ -31,7 +31,7 @@ from flask import (
 )
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy import make_url, select, text
+from sqlalchemy import and_, make_url, or_, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
@@ -97,6 +97,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         # Set SESSION_COOKIE_SECURE=1 when the shop is served over HTTPS, so
         # the browser never sends the session cookie over plain HTTP.
         SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE") == "1",
+        # Where the back office counts failed logins. In memory, each process
+        # counts alone: with several workers use a shared store (redis://...).
+        RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
     )
     app.config.update(test_config or {})
     check_secret_key(app)
@@ -119,6 +122,11 @@ def create_app(test_config: dict | None = None) -> Flask:
             allow_concurrent_sqlite(db.engine, may_write)
     csrf.init_app(app)
     app.register_blueprint(bp)
+    # The back office calls this module's payment checks, so it is imported
+    # here, once they exist, rather than at the top.
+    import admin
+
+    admin.init_app(app)
     app.extensions["khalti_clients"] = threading.local()
     return app
 
@@ -782,6 +790,9 @@ def timeline(order: Order, show_customer: bool):
         payload = event.payload
         if "customer_info" in payload and not show_customer:
             payload |= {"customer_info": "(only the buyer's browser sees this)"}
+        # Staff actions are part of the lesson; who did them is not public.
+        if "staff" in payload:
+            payload |= {"staff": "(shop staff)"}
         yield event, payload
 
 
@@ -922,19 +933,40 @@ def check_deploy():
     type=click.IntRange(min=0),
     help="Only orders at least this many minutes old.",
 )
-def reconcile(minutes):
+@click.option(
+    "--paid-within",
+    "days",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Also look up orders paid or partially refunded in the last DAYS days.",
+)
+def reconcile(minutes, days):
     """Look up every unsettled order at Khalti and apply the answer.
 
     Buyers who pay and close the tab never come back, and Khalti has no
     webhook, so run this from cron every few minutes. Orders abandoned
-    before their payment started are failed, freeing their stock.
+    before their payment started are failed, freeing their stock. With
+    --paid-within, run daily, refunds made on Khalti's dashboard reach
+    their orders too.
+    """
+    reconcile_orders(minutes, days, report=click.echo)
+
+
+def reconcile_orders(minutes: int = 0, days: int | None = None, *, report) -> None:
+    """The reconcile command's work; `report` gets one line per order.
+
+    A paid order counts as paid "in the last DAYS days" by when it was
+    placed: Khalti's payment links expire within an hour of that.
     """
     cutoff = now_utc() - timedelta(minutes=minutes)
-    orders = db.session.scalars(
-        select(Order)
-        .where(Order.status.in_(OPEN_STATUSES), Order.created_at <= cutoff)
-        .order_by(Order.id)
-    ).all()
+    wanted = and_(Order.status.in_(OPEN_STATUSES), Order.created_at <= cutoff)
+    if days:
+        recently_paid = and_(
+            Order.status.in_([OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED]),
+            Order.created_at >= now_utc() - timedelta(days=days),
+        )
+        wanted = or_(wanted, recently_paid)
+    orders = db.session.scalars(select(Order).where(wanted).order_by(Order.id)).all()
     changed = failed = 0
     for order in orders:
         before = order.status
@@ -942,17 +974,15 @@ def reconcile(minutes):
             moved = verify_payment(order)
         except khalti.KhaltiError as exc:
             failed += 1
-            click.echo(f"{order.purchase_order_id}  {before}  lookup failed: {exc}")
+            report(f"{order.purchase_order_id}  {before}  lookup failed: {exc}")
             continue
         changed += moved
-        click.echo(f"{order.purchase_order_id}  {before} -> {order.status}")
-    click.echo(
-        f"Checked {len(orders)} orders: {changed} changed, {failed} lookups failed."
-    )
-    fail_abandoned_orders(cutoff)
+        report(f"{order.purchase_order_id}  {before} -> {order.status}")
+    report(f"Checked {len(orders)} orders: {changed} changed, {failed} lookups failed.")
+    fail_abandoned_orders(cutoff, report)
 
 
-def fail_abandoned_orders(cutoff) -> None:
+def fail_abandoned_orders(cutoff, report) -> None:
     """Fail orders whose payment link never reached the buyer.
 
     An order is `created` only while its initiate call is in flight, which
@@ -976,4 +1006,4 @@ def fail_abandoned_orders(cutoff) -> None:
             failure_reason="The shop stopped before Khalti's payment link was saved.",
         )
         db.session.commit()
-        click.echo(f"{order.purchase_order_id}  created -> {order.status}")
+        report(f"{order.purchase_order_id}  created -> {order.status}")

@@ -2,12 +2,13 @@
 
 Two calls make a payment: `initiate` asks Khalti for a payment link, and
 `lookup` asks Khalti what became of it. Nothing else Khalti or a browser says
-is proof of payment. This module knows HTTP and Khalti's JSON, and nothing
+is proof of payment. A third, `refund`, sends money back; lookup then shows
+whether it did. This module knows HTTP and Khalti's JSON, and nothing
 about Flask or the shop's database.
 """
 
 from dataclasses import dataclass
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import requests
 
@@ -54,6 +55,12 @@ class PaymentLookup:
     status: str
     total_amount: int
     transaction_id: str | None
+    raw: dict
+
+
+@dataclass(frozen=True)
+class RefundAccepted:
+    detail: str
     raw: dict
 
 
@@ -136,6 +143,32 @@ class KhaltiClient:
                 "Khalti answered about a different payment.", status_code=200, body=body
             )
         return lookup
+
+    def refund(
+        self, transaction_id: str, amount_paisa: int | None = None
+    ) -> RefundAccepted:
+        """Refund a paid transaction, in full (no amount) or in part.
+
+        The refund API is not under the epayment API's /api/v2/ but one level
+        up: POST <API root>/merchant-transaction/<transaction_id>/refund/,
+        e.g. https://khalti.com/api/merchant-transaction/.../refund/. Khalti
+        documents only its success answer; any other answer is an error.
+        Like initiate it moves money, so it is never retried here.
+
+        :raises KhaltiConnectionError: no answer in time; the refund may or
+            may not have happened.
+        :raises KhaltiAPIError: Khalti refused (4xx, nothing refunded) or had
+            trouble (5xx, the refund may or may not have happened).
+        """
+        # "../" from .../api/v2/ is .../api/: urljoin resolves it like a browser.
+        path = f"../merchant-transaction/{quote(transaction_id, safe='')}/refund/"
+        payload = {} if amount_paisa is None else {"amount": amount_paisa}
+        status_code, body = self._post(path, payload)
+        if status_code != 200 or not isinstance(body, dict):
+            raise KhaltiAPIError(
+                describe_error(body), status_code=status_code, body=body
+            )
+        return RefundAccepted(detail=str(body.get("detail", "")), raw=body)
 
     def close(self) -> None:
         self.session.close()

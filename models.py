@@ -12,16 +12,19 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from flask import current_app
+from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     Engine,
     Enum,
     ForeignKey,
+    Index,
     String,
     Text,
     case,
     event,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import (
@@ -457,3 +460,74 @@ def seed_catalog() -> int:
             added += 1
     db.session.commit()
     return added
+
+
+# --- The back office (admin.py): staff accounts and refunds ------------------
+
+
+class Staff(UserMixin, db.Model):
+    """Someone who may use the back office. Made by `flask create-staff`."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lower-cased, so Sita@Example.com and sita@example.com are one account.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+
+class RefundState(StrEnum):
+    REQUESTED = "requested"  # saved, Khalti asked (or about to be)
+    SUCCEEDED = "succeeded"  # Khalti said "Transaction refund successful."
+    FAILED = "failed"  # Khalti refused; no money moved
+    UNKNOWN = "unknown"  # no clear answer (timeout, 5xx): the money may have moved
+
+
+class Refund(db.Model):
+    """One refund a staff member asked Khalti for, and what became of it."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        # Only one refund per order in flight, by construction: a second
+        # INSERT with state "requested" for the same order fails on this
+        # partial unique index, however the requests race. Both SQLite and
+        # PostgreSQL support such indexes.
+        Index(
+            "one_refund_in_flight_per_order",
+            "order_id",
+            unique=True,
+            sqlite_where=text("state = 'requested'"),
+            postgresql_where=text("state = 'requested'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    # The refund form's one-time token: the same form submitted twice (or ten
+    # times at once) inserts one row, and so calls Khalti once.
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    amount_paisa: Mapped[int]
+    staff_email: Mapped[str] = mapped_column(String(254))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[RefundState] = mapped_column(
+        Enum(RefundState, native_enum=False, length=16, values_callable=enum_values),
+        default=RefundState.REQUESTED,
+    )
+    khalti_answer: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+    def move_to(self, target: RefundState, answer: dict) -> bool:
+        """Settle the refund, once: a conditional UPDATE from requested/unknown.
+
+        Returns whether this call made the change. The caller commits.
+        """
+        moved = db.session.execute(
+            update(Refund)
+            .where(
+                Refund.id == self.id,
+                Refund.state.in_([RefundState.REQUESTED, RefundState.UNKNOWN]),
+            )
+            .values(state=target, khalti_answer=json.dumps(answer))
+            .execution_options(synchronize_session=False)
+        )
+        db.session.refresh(self)
+        return moved.rowcount == 1

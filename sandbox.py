@@ -24,11 +24,11 @@ Sandbox only, not part of real Khalti (no auth needed):
 - ``POST /sandbox/payments/<pidx>`` with JSON ``{"status", "total_amount"?,
   "transaction_id"?}`` forces what lookup reports; ``GET`` on the same URL shows the
   stored payment, including the initiate payload the merchant sent;
-- ``POST /sandbox/faults`` with JSON ``{"endpoint": "initiate" | "lookup", "fault",
-  "seconds"?}`` makes that endpoint misbehave until changed; faults are listed in
-  ``FAULTS``. ``GET /sandbox/faults`` shows them and ``DELETE /sandbox/faults`` clears
-  them;
-- ``GET /sandbox/stats`` counts the initiate and lookup calls received, and
+- ``POST /sandbox/faults`` with JSON ``{"endpoint": "initiate" | "lookup" | "refund",
+  "fault", "seconds"?}`` makes that endpoint misbehave until changed; faults are
+  listed in ``FAULTS``. ``GET /sandbox/faults`` shows them and ``DELETE
+  /sandbox/faults`` clears them;
+- ``GET /sandbox/stats`` counts the initiate, lookup and refund calls received, and
   ``POST /sandbox/reset`` forgets all payments, faults and counts.
 
 State lives in memory, on the app, so every ``create_app()`` starts empty.
@@ -90,7 +90,7 @@ URL_PATTERN = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 
-FAULT_ENDPOINTS = ("initiate", "lookup")
+FAULT_ENDPOINTS = ("initiate", "lookup", "refund")
 FAULTS = (
     "none",
     "delay",  # sleep, then answer normally
@@ -143,6 +143,7 @@ class Payment:
     status: str = "Initiated"
     transaction_id: str | None = None
     refunded: bool = False
+    refunded_amount: int = 0  # paisa refunded so far, over one or more refunds
     mobile: str | None = None  # the test Khalti ID that passed the MPIN step
 
     def lookup(self) -> dict:
@@ -481,23 +482,34 @@ def lookup():
 
 
 @bp.post("/api/merchant-transaction/<transaction_id>/refund/", strict_slashes=False)
+@with_faults
 @key_required
 def refund(transaction_id):
-    """Refund a completed transaction: in full with no body, in part with an amount."""
+    """Refund a paid transaction: the rest of it with no body, or ``amount`` paisa.
+
+    Khalti documents only the success answer. The refusals here are shaped like its
+    other errors: ``detail`` for a transaction that cannot be refunded, field
+    messages with ``error_key`` for a bad amount.
+    """
     data = request_data()
     state = get_state()
     with state.lock:
         payment = state.find_transaction(transaction_id)
         if payment is None:
-            return {"detail": "Not found."}, 404
-        if payment.status != "Completed":
-            return {"detail": "Only a completed transaction can be refunded."}, 400
-        total = payment.total_amount
-        amount = parse_integer(data["amount"]) if "amount" in data else total
-        if amount is None or not 0 < amount <= total:
-            return {"detail": f"Refund amount must be 1 to {total} paisa."}, 400
-        payment.status = "Refunded" if amount == total else "Partially Refunded"
+            return {"detail": "Not found.", "error_key": "validation_error"}, 404
+        if payment.status not in ("Completed", "Partially Refunded"):
+            detail = f"Transaction is {payment.status}; it cannot be refunded."
+            return {"detail": detail, "error_key": "validation_error"}, 400
+        left = payment.total_amount - payment.refunded_amount
+        amount = parse_integer(data["amount"]) if "amount" in data else left
+        if amount is None:
+            return validation_error({"amount": ["A valid integer is required."]})
+        if not 0 < amount <= left:
+            message = f"Refund amount must be between 1 and {left} paisa."
+            return validation_error({"amount": [message]})
+        payment.refunded_amount += amount
         payment.refunded = True
+        payment.status = "Refunded" if amount == left else "Partially Refunded"
     return {"detail": "Transaction refund successful."}
 
 

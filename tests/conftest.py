@@ -255,3 +255,50 @@ def pytest_collection_modifyitems(items):
     of an RST, when it runs after them in the same process.)
     """
     items.sort(key=lambda item: item.get_closest_marker("load") is not None)
+
+
+# --- The back office ---------------------------------------------------------
+
+STAFF_EMAIL = "staff@example.com"
+STAFF_PASSWORD = "staff-password-never-shown"
+
+
+class BackOffice:
+    """What a staff member does, in a few words per step."""
+
+    def __init__(self, app, client):
+        self.app = app
+        self.client = client
+
+    def create_staff(self, email=STAFF_EMAIL, password=STAFF_PASSWORD):
+        result = self.app.test_cli_runner().invoke(
+            args=["create-staff", email], input=f"{password}\n"
+        )
+        assert result.exit_code == 0, result.output
+        return result
+
+    def log_in(self, email=STAFF_EMAIL, password=STAFF_PASSWORD, next=None):
+        url = "/admin/login" + (f"?next={next}" if next else "")
+        return self.client.post(url, data={"email": email, "password": password})
+
+    def refund(self, order: Order, amount: str = "", reason: str = "", token=None):
+        """Open the order's page and submit its refund form."""
+        token = token or self.refund_token(order)
+        return self.client.post(
+            f"/admin/orders/{order.purchase_order_id}/refund",
+            data={"token": token, "amount": amount, "reason": reason},
+        )
+
+    def refund_token(self, order: Order) -> str:
+        page = self.client.get(f"/admin/orders/{order.purchase_order_id}")
+        assert page.status_code == 200
+        return re.search(r'name="token" type="hidden" value="([^"]+)"', page.text)[1]
+
+
+@pytest.fixture
+def back_office(app, client):
+    """A staff account, logged in with the shop's `client`."""
+    office = BackOffice(app, client)
+    office.create_staff()
+    assert office.log_in().status_code == 303
+    return office

@@ -115,3 +115,48 @@ def test_nothing_listening_raises_connection_error():
     client = khalti.KhaltiClient("k", f"http://127.0.0.1:{free_port()}/api/v2/")
     with pytest.raises(khalti.KhaltiConnectionError):
         client.lookup("AnyPidx")
+
+
+# --- Refunds -----------------------------------------------------------------
+
+
+def paid(client, khalti_sandbox) -> tuple[str, str]:
+    payment = client.initiate(payload())
+    khalti_sandbox.pay(payment.payment_url)
+    return payment.pidx, client.lookup(payment.pidx).transaction_id
+
+
+def test_refund_in_full_and_in_part(client, khalti_sandbox):
+    pidx, transaction_id = paid(client, khalti_sandbox)
+    accepted = client.refund(transaction_id, 300)
+    assert accepted.detail == "Transaction refund successful."
+    assert client.lookup(pidx).status == "Partially Refunded"
+    client.refund(transaction_id)  # no amount: the rest
+    assert client.lookup(pidx).status == "Refunded"
+
+
+def test_refund_goes_to_the_api_root_not_under_v2(khalti_sandbox):
+    # Only /api/merchant-transaction/... exists: a client that put the refund
+    # under /api/v2/ would get a 404 here.
+    client = khalti.KhaltiClient("any-key", khalti_sandbox.api_url)
+    _, transaction_id = paid(client, khalti_sandbox)
+    assert client.refund(transaction_id).detail == "Transaction refund successful."
+    assert khalti_sandbox.stats()["refund"] == 1
+
+
+def test_refund_refusals_raise_api_errors_with_khaltis_message(client, khalti_sandbox):
+    _, transaction_id = paid(client, khalti_sandbox)
+    with pytest.raises(khalti.KhaltiAPIError) as error:
+        client.refund(transaction_id, 5000)
+    assert error.value.status_code == 400
+    assert str(error.value) == "amount: Refund amount must be between 1 and 1300 paisa."
+    with pytest.raises(khalti.KhaltiAPIError) as error:
+        client.refund("NoSuchTransaction")
+    assert error.value.status_code == 404
+
+
+def test_refund_timeout_is_a_connection_error(client, khalti_sandbox):
+    _, transaction_id = paid(client, khalti_sandbox)
+    khalti_sandbox.fault("refund", "hang", seconds=5)
+    with pytest.raises(khalti.KhaltiConnectionError):
+        client.refund(transaction_id)

@@ -553,16 +553,18 @@ def test_stats_count_every_call_and_reset_clears_everything(url):
     set_fault(url, "lookup", "http_500")
     lookup(url, pidx)
     stats = requests.get(f"{url}/sandbox/stats", timeout=5).json()
-    assert stats == {"initiate": 2, "lookup": 1}
+    assert stats == {"initiate": 2, "lookup": 1, "refund": 0}
 
     assert requests.post(f"{url}/sandbox/reset", timeout=5).status_code == 204
     assert requests.get(f"{url}/sandbox/stats", timeout=5).json() == {
         "initiate": 0,
         "lookup": 0,
+        "refund": 0,
     }
     assert requests.get(f"{url}/sandbox/faults", timeout=5).json() == {
         "initiate": {"fault": "none", "seconds": None},
         "lookup": {"fault": "none", "seconds": None},
+        "refund": {"fault": "none", "seconds": None},
     }
     assert lookup(url, pidx).status_code == 404
 
@@ -583,7 +585,7 @@ def test_faults_are_shown_and_cleared(url):
 @pytest.mark.parametrize(
     "body",
     [
-        {"endpoint": "refund", "fault": "http_500"},
+        {"endpoint": "portal", "fault": "http_500"},
         {"endpoint": "lookup", "fault": "explode"},
         {"endpoint": "lookup", "fault": "delay", "seconds": "soon"},
     ],
@@ -700,8 +702,55 @@ def test_refund_errors(url):
     _, transaction_id = paid_transaction(url)
     assert refund(url, transaction_id, headers={}).status_code == 401
     assert refund(url, transaction_id, json={"amount": 99999}).status_code == 400
-    assert refund(url, "NoSuchTransaction12345").json() == {"detail": "Not found."}
+    assert refund(url, "NoSuchTransaction12345").json() == {
+        "detail": "Not found.",
+        "error_key": "validation_error",
+    }
     assert refund(url, transaction_id).status_code == 200
     again = refund(url, transaction_id)
     assert again.status_code == 400
     assert "detail" in again.json()
+
+
+def test_partial_refunds_add_up_to_a_full_one(url):
+    pidx, transaction_id = paid_transaction(url)
+    assert refund(url, transaction_id, json={"amount": 300}).status_code == 200
+    too_much = refund(url, transaction_id, json={"amount": 1001})
+    assert too_much.status_code == 400
+    assert too_much.json() == {
+        "amount": ["Refund amount must be between 1 and 1000 paisa."],
+        "error_key": "validation_error",
+    }
+    assert lookup(url, pidx).json()["status"] == "Partially Refunded"
+    assert refund(url, transaction_id).status_code == 200  # the remaining 1000
+    assert lookup(url, pidx).json()["status"] == "Refunded"
+
+
+@pytest.mark.parametrize("amount", [0, -5, "ten", 12.5])
+def test_refund_amounts_that_are_not_positive_whole_paisa_are_refused(url, amount):
+    pidx, transaction_id = paid_transaction(url)
+    response = refund(url, transaction_id, json={"amount": amount})
+    assert response.status_code == 400
+    assert "amount" in response.json()
+    assert lookup(url, pidx).json()["status"] == "Completed"
+
+
+def test_an_unpaid_transaction_cannot_be_refunded(url):
+    pidx = start_payment(url)
+    forced = requests.post(
+        f"{url}/sandbox/payments/{pidx}",
+        json={"status": "Pending", "transaction_id": "PendingTransaction1234"},
+        timeout=5,
+    )
+    assert forced.status_code == 200
+    response = refund(url, "PendingTransaction1234")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Transaction is Pending; it cannot be refunded."
+
+
+def test_refund_faults_and_counts(url):
+    pidx, transaction_id = paid_transaction(url)
+    set_fault(url, "refund", "http_503")
+    assert refund(url, transaction_id).status_code == 503
+    assert lookup(url, pidx).json()["status"] == "Completed"
+    assert requests.get(f"{url}/sandbox/stats", timeout=5).json()["refund"] == 1

@@ -5,10 +5,13 @@ temporary folder and this is one more walk through the shop that must work.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+
+from models import Order, OrderStatus, db, now_utc
 
 from .buyer import (
     add_to_cart,
@@ -19,6 +22,7 @@ from .buyer import (
     order_status,
     pay_on_khalti,
 )
+from .staff import admin_status, buy, create_staff, log_in, open_order, refund
 
 
 @pytest.fixture
@@ -69,3 +73,45 @@ def test_screenshots_of_a_failure_and_a_phone(page, served_shop, khalti_sandbox,
     page.get_by_role("button", name="Pay Rs 450.00 with Khalti").click()
     expect(page.get_by_role("heading", name="Payment not started")).to_be_visible()
     shots(page, "payment-not-started")
+
+
+def earlier_sales(shop) -> None:
+    """Two weeks of paid orders, so the dashboard's chart has a shape."""
+    with shop.app.app_context():
+        for days_ago, rupees in enumerate(
+            [900, 1350, 400, 0, 2200, 1750, 650, 1200, 0, 1900, 2600, 800, 1500]
+        ):
+            if rupees:
+                db.session.add(
+                    Order(
+                        status=OrderStatus.PAID,
+                        customer_name="Earlier Buyer",
+                        customer_email="earlier@example.com",
+                        customer_phone="9800000002",
+                        total_paisa=rupees * 100,
+                        created_at=now_utc() - timedelta(days=13 - days_ago),
+                    )
+                )
+        db.session.commit()
+
+
+def test_screenshots_of_the_back_office(
+    page, browser, served_shop, khalti_sandbox, shots
+):
+    create_staff(served_shop)
+    earlier_sales(served_shop)
+    buy(page, served_shop, khalti_sandbox, "Himalayan Tea")
+    reference = buy(page, served_shop, khalti_sandbox, "Jordan Air")
+    staff_page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    log_in(staff_page, served_shop)
+    shots(staff_page, "admin-dashboard", full_page=True)
+
+    open_order(staff_page, reference)
+    refund(staff_page, "50", reason="One lace was missing")
+    expect(admin_status(staff_page)).to_have_attribute(
+        "data-order-status", "partially_refunded"
+    )
+    for kind in ("refund_request", "refund_response"):
+        staff_page.locator(f'[data-event="{kind}"] summary').click()
+    shots(staff_page, "admin-refund", full_page=True)
+    staff_page.context.close()

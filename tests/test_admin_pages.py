@@ -1,0 +1,189 @@
+"""The dashboard, the order list, its CSV and the SQL they cost."""
+
+import csv
+import io
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from test_query_counts import add_past_orders, database_name, recorded_statements
+
+from models import Order, OrderStatus, db, now_utc
+
+
+def set_order(app, order: Order, **values) -> None:
+    with app.app_context():
+        db.session.execute(
+            db.update(Order).where(Order.id == order.id).values(**values)
+        )
+        db.session.commit()
+
+
+def row_refs(html: str) -> list[str]:
+    return re.findall(r'data-order-ref="([^"]+)"', html)
+
+
+def test_dashboard_counts_money_and_what_needs_a_person(app, shop, back_office):
+    paid = shop.buy(("jordan-air", 2))
+    fresh = shop.start()
+    stale = shop.start()
+    expired_at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    set_order(app, stale, expires_at=expired_at)
+    pending = shop.start()
+    shop.sandbox.force(pending.pidx, "Pending")
+    shop.client.post(f"/orders/{pending.purchase_order_id}/verify")
+    old = shop.buy()
+    set_order(app, old, created_at=now_utc() - timedelta(days=20))
+
+    page = back_office.client.get("/admin/")
+
+    assert page.status_code == 200
+    assert 'data-paid-today="40000"' in page.text
+    assert 'data-paid-week="40000"' in page.text
+    assert (
+        'href="/admin/orders?status=paid" data-status-count="paid">Paid: <strong>2'
+        in (page.text)
+    )
+    attention = page.text.split('id="attention-title"')[1].split("</section>")[0]
+    assert set(row_refs(attention)) == {
+        stale.purchase_order_id,
+        pending.purchase_order_id,
+    }
+    assert (
+        fresh.purchase_order_id not in attention
+        and paid.purchase_order_id not in attention
+    )
+    # The chart: 14 bars in inline SVG, and the same numbers as a table.
+    assert page.text.count('class="chart-bar"') == 14
+    assert "<script" not in page.text and "style=" not in page.text
+    today = now_utc().date().isoformat()
+    assert f'<th scope="row">{today}</th><td>Rs 400.00</td>' in page.text
+
+
+def test_reconcile_now_runs_the_reconcile_command(shop, back_office):
+    order = shop.start()
+    shop.sandbox.pay(order.payment_url)  # the buyer closed the tab before returning
+    response = back_office.client.post("/admin/reconcile")
+    assert response.status_code == 200
+    assert f"{order.purchase_order_id}  awaiting_payment -&gt; paid" in response.text
+    assert "Checked 1 orders: 1 changed, 0 lookups failed." in response.text
+    assert shop.order(order.purchase_order_id).status == OrderStatus.PAID
+
+
+def test_order_list_is_newest_first_and_filters_and_searches(app, shop, back_office):
+    first = shop.buy()
+    second = shop.start()
+    third = shop.buy()
+    set_order(app, third, customer_email="Ram.Thapa@Example.com")
+    client = back_office.client
+
+    everything = client.get("/admin/orders")
+    assert row_refs(everything.text) == [
+        third.purchase_order_id,
+        second.purchase_order_id,
+        first.purchase_order_id,
+    ]
+    row = f'data-order-ref="{second.purchase_order_id}"'
+    assert f'{row} data-order-status="awaiting_payment"' in everything.text
+    paid = client.get("/admin/orders?status=paid")
+    assert row_refs(paid.text) == [third.purchase_order_id, first.purchase_order_id]
+    third = shop.order(third.purchase_order_id)
+    for q in (third.purchase_order_id, third.pidx, third.transaction_id, "ram.thapa"):
+        assert row_refs(client.get("/admin/orders", query_string={"q": q}).text) == [
+            third.purchase_order_id
+        ]
+    assert row_refs(client.get("/admin/orders?q=%25").text) == []  # no LIKE wildcards
+    refused = client.get("/admin/orders?status=shipped")
+    assert refused.status_code == 400
+    assert "There is no order status" in refused.text
+
+
+def test_order_list_pages_by_50(app, back_office):
+    add_past_orders(app, 120)
+    client = back_office.client
+    pages = [client.get(f"/admin/orders?page={n}") for n in (1, 2, 3)]
+    counts = [len(row_refs(page.text)) for page in pages]
+    assert counts == [50, 50, 20]
+    assert row_refs(pages[0].text)[0] == "past-119"
+    assert client.get("/admin/orders?page=4").status_code == 404
+    assert client.get("/admin/orders?page=abc").status_code == 404
+
+
+@pytest.mark.parametrize("count", [10, 10_000])
+def test_order_list_costs_the_same_sql_for_10_or_10000_orders(app, back_office, count):
+    add_past_orders(app, count)
+    back_office.client.get("/admin/orders")  # warm up: first-use queries
+    with recorded_statements(app) as sent:
+        response = back_office.client.get("/admin/orders?status=paid")
+    assert response.status_code == 200
+    assert len(row_refs(response.text)) == min(count, 50)
+    # The staff member, the count for the pager, the page of orders.
+    expected = {"postgresql": 3, "sqlite": 4}[database_name(app)]
+    assert len(sent) == expected, [sql for sql, _ in sent]
+
+
+def test_csv_has_every_matching_order_and_no_formulas(app, shop, back_office):
+    order = shop.buy()
+    set_order(app, order, customer_name='=HYPERLINK("http://evil")')
+    shop.client.post("/cart/add", data={"product_id": 1, "quantity": 1})
+    other = shop.start()
+    set_order(app, other, customer_name="@SUM(A1)", customer_email="-2+3@example.com")
+    assert back_office.refund(order, amount="25").status_code == 303
+    order = shop.order(order.purchase_order_id)
+
+    response = back_office.client.get("/admin/orders.csv")
+
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0] == [
+        "reference",
+        "placed_at_utc",
+        "status",
+        "customer_name",
+        "email",
+        "phone",
+        "total_paisa",
+        "total_rupees",
+        "pidx",
+        "transaction_id",
+        "refunded_paisa",
+    ]
+    assert rows[2] == [
+        order.purchase_order_id,
+        order.created_at.isoformat(timespec="seconds"),
+        "partially_refunded",
+        '\'=HYPERLINK("http://evil")',
+        "sita@example.com",
+        "9812345678",
+        "20000",
+        "200.00",
+        order.pidx,
+        order.transaction_id,
+        "2500",
+    ]
+    assert rows[1][3:5] == ["'@SUM(A1)", "'-2+3@example.com"]
+    for row in rows[1:]:
+        assert not any(
+            cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row
+        )
+    filtered = back_office.client.get("/admin/orders.csv?status=awaiting_payment")
+    assert len(list(csv.reader(io.StringIO(filtered.text)))) == 2
+
+
+def test_the_order_page_shows_the_customer_timeline_and_actions(shop, back_office):
+    order = shop.buy()
+    page = back_office.client.get(f"/admin/orders/{order.purchase_order_id}")
+    assert page.status_code == 200
+    for text in (
+        "Sita Sharma",
+        "sita@example.com",
+        "9812345678",
+        order.pidx,
+        "We asked Khalti",
+        "Check at Khalti",
+        ">Refund</button>",
+    ):
+        assert text in page.text
+    assert "Accept as paid" not in page.text
+    assert back_office.client.get("/admin/orders/nope").status_code == 404
