@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHOP_PORT ?= 5000
 SANDBOX_PORT ?= 5001
 
-.PHONY: run example test lint format screenshots bench clean
+.PHONY: run example sandbox test lint format screenshots bench clean
 
 # The virtual environment, rebuilt when the pinned requirements change.
 $(VENV)/installed: requirements.txt requirements-dev.txt
@@ -36,6 +36,10 @@ example: $(VENV)/installed .env
 	trap 'kill $$!' EXIT INT TERM; \
 	$(EXAMPLE_ENV) KHALTI_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api/v2/ \
 	PYTHONPATH=$(CURDIR) $(BIN)/flask --app examples/minimal.py run --port $(SHOP_PORT)
+
+# Only the sandbox, for your own app to talk to (README part 2).
+sandbox: $(VENV)/installed
+	$(BIN)/flask --app sandbox run --port $(SANDBOX_PORT)
 
 # The suite on SQLite, then again on a throwaway PostgreSQL cluster (skipped,
 # with a message, when PostgreSQL is not installed).

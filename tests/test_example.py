@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
-
 from conftest import ServedSandbox
 from served_shop import free_port
+from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 
