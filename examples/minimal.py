@@ -101,15 +101,23 @@ def khalti_return():
     # status, amount, transaction_id... are in the URL too, and anyone can type
     # them: pidx only says which payment to look up.
     pidx = request.args.get("pidx", "")
-    if not pidx.isalnum():
+    if not pidx:
         abort(400, "The link from Khalti has no payment id (pidx).")
-    return settle_and_show(db.one_or_404(select(Payment).filter_by(pidx=pidx)))
+    return settle_and_show(payment_or_404(pidx))
 
 
 @app.post("/payments/<pidx>/check")
 def check_again(pidx):
     """The "Check again" button on a payment still pending or not yet paid."""
-    return settle_and_show(db.one_or_404(select(Payment).filter_by(pidx=pidx)))
+    return settle_and_show(payment_or_404(pidx))
+
+
+def payment_or_404(pidx: str) -> Payment:
+    # Khalti's pidx is letters and digits: anything else names no payment
+    # (and PostgreSQL answers a NUL character with an error, not a miss).
+    if not pidx.isalnum():
+        abort(404)
+    return db.one_or_404(select(Payment).filter_by(pidx=pidx))
 
 
 def settle_and_show(payment: Payment):
@@ -195,7 +203,7 @@ def index():
 
 @app.get("/payments/<pidx>")
 def show_payment(pidx):
-    return render_payment(db.one_or_404(select(Payment).filter_by(pidx=pidx)))
+    return render_payment(payment_or_404(pidx))
 
 
 def render_payment(payment: Payment, note: str = ""):

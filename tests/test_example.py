@@ -229,6 +229,10 @@ def test_example_forged_callback_changes_nothing(browser, example, khalti_sandbo
     assert browser.get(f"{example.url}/khalti/return?status=Completed").status_code == (
         400
     )
+    for hostile in ("%00", "x%27%20OR%201%3D1", "a" * 300):
+        assert browser.get(f"{example.url}/payments/{hostile}").status_code == 404
+        page = browser.get(f"{example.url}/khalti/return?pidx={hostile}")
+        assert page.status_code == 404
 
 
 def test_example_amount_mismatch_is_held_for_review(browser, example, khalti_sandbox):

@@ -12,14 +12,16 @@ Every Python or shell block in README.md is one of two kinds:
   colon, comma-separated: `sandbox` serves sandbox.py on the README's port
   5001 while the block runs; `server` or `server PORT` says the block starts
   a server that must answer on http://127.0.0.1:PORT/ (default 5000) with
-  no 5xx, after which it is stopped.
+  no 5xx, after which it is stopped; `exit N` expects exit status N, not 0.
 
 A block marked `<!-- output -->` right after a run block is what the reader
 should see: each of its non-blank lines must appear in that run's output,
 with `...` standing for any text. The README's ports 5000 and 5001 are
 swapped for free ones everywhere (`127.0.0.1:5000`, `localhost:5000`,
 `--port 5000`, and in SHOP_PORT and SANDBOX_PORT), so the tests never meet
-a shop someone left running. JSON blocks must parse.
+a shop someone left running; KHALTI_BASE_URL points at the swapped sandbox
+port, because the shop's built-in sandbox address names port 5001 itself.
+JSON blocks must parse, and ruff must leave the Python blocks as they are.
 """
 
 import json
@@ -213,7 +215,10 @@ class Reader:
             text=True,
             timeout=120,
         )
-        assert finished.returncode == 0, finished.stdout
+        expected = block.option("exit")
+        assert finished.returncode == int(expected[0] if expected else 0), (
+            finished.stdout
+        )
         return finished.stdout
 
     def serve(self, block: Block, port: str) -> str:
