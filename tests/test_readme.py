@@ -178,7 +178,10 @@ class Reader:
         )
         # The project's own virtual environment, so make does not build one.
         (self.project / ".venv").symlink_to(Path(sys.prefix))
-        self.ports = dict(zip(README_PORTS, (free_port(), free_port()), strict=True))
+        ports = {free_port()}
+        while len(ports) < len(README_PORTS):
+            ports.add(free_port())
+        self.ports = dict(zip(README_PORTS, sorted(ports), strict=True))
         self.env = {
             name: value
             for name, value in os.environ.items()
