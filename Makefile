@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHOP_PORT ?= 5000
 SANDBOX_PORT ?= 5001
 
-.PHONY: run test lint format screenshots bench clean
+.PHONY: run example sandbox test lint format screenshots bench clean
 
 # The virtual environment, rebuilt when the pinned requirements change.
 $(VENV)/installed: requirements.txt requirements-dev.txt
@@ -29,6 +29,23 @@ run: $(VENV)/installed .env
 	$(BIN)/flask --app sandbox run --port $(SANDBOX_PORT) & \
 	trap 'kill $$!' EXIT INT TERM; \
 	$(BIN)/flask --app app run --port $(SHOP_PORT)
+
+# examples/minimal.py (README part 2) against the sandbox. Both get the same
+# made-up key, so the example never reaches Khalti even if .env holds a real one.
+EXAMPLE_ENV := KHALTI_SECRET_KEY=example-sandbox-key DATABASE_URL=sqlite:///payments.db
+
+example: $(VENV)/installed .env
+	@echo "Example: http://127.0.0.1:$(SHOP_PORT)/"
+	@echo "Sandbox: http://127.0.0.1:$(SANDBOX_PORT)/ (Khalti's payment pages, offline)"
+	$(EXAMPLE_ENV) $(BIN)/flask --app sandbox run --port $(SANDBOX_PORT) & \
+	trap 'kill $$!' EXIT INT TERM; \
+	$(EXAMPLE_ENV) KHALTI_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api/v2/ \
+	PYTHONPATH=$(CURDIR) $(BIN)/flask --app examples/minimal.py run --port $(SHOP_PORT)
+
+# Only the sandbox, for your own app to talk to (README part 2). An empty
+# KHALTI_SECRET_KEY, which .env cannot override, makes it accept any key.
+sandbox: $(VENV)/installed
+	KHALTI_SECRET_KEY= $(BIN)/flask --app sandbox run --port $(SANDBOX_PORT)
 
 # The suite on SQLite, then again on a throwaway PostgreSQL cluster (skipped,
 # with a message, when PostgreSQL is not installed).
