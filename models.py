@@ -322,6 +322,12 @@ class Order(db.Model):
         timeline whoever wins, in the same INSERT as the winner's status step.
         Returns whether this call made the change. The caller commits.
         """
+        if target == self.status:
+            # Khalti's answer leaves the order where it is (an unpaid payment
+            # still "Initiated"); no status is its own allowed source, so the
+            # UPDATE could not succeed: only note the exchange.
+            self.record(*steps)
+            return False
         moved = db.session.execute(
             update(Order)
             .where(Order.id == self.id, Order.status.in_(ALLOWED_SOURCES[target]))
