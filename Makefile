@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHOP_PORT ?= 5000
 SANDBOX_PORT ?= 5001
 
-.PHONY: run example sandbox test lint format screenshots bench clean
+.PHONY: run example sandbox test lint format screenshots bench bench-postgres clean
 
 # The virtual environment, rebuilt when the pinned requirements change.
 $(VENV)/installed: requirements.txt requirements-dev.txt
@@ -58,10 +58,17 @@ screenshots: $(VENV)/installed
 	SCREENSHOT_DIR=$(CURDIR)/docs/img $(BIN)/pytest -q tests/e2e/test_browser_screenshots.py
 
 # Load on loopback for about 3 minutes, then a report; not part of `make test`.
-# wrk comes from Debian's packages. See docs/BENCHMARKS.md.
+# wrk comes from Debian's packages. See docs/BENCHMARKS.md. On SQLite, or on
+# an empty database given as `make bench DATABASE_URL=...`; `make
+# bench-postgres` runs it on a throwaway PostgreSQL cluster (fsync on).
 bench: $(VENV)/installed
 	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
+
+bench-postgres: $(VENV)/installed
+	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
+	PG_FSYNC=on REQUIRE_POSTGRES=1 scripts/with-postgres \
+		sh -c '$(BIN)/python bench/run.py --database-url "$$TEST_DATABASE_URL"'
 
 lint: $(VENV)/installed
 	$(BIN)/ruff check .

@@ -557,7 +557,7 @@ def check_at_khalti(purchase_order_id):
     order = load_order(purchase_order_id)
     if not order.pidx:
         return refuse(order, "This order never reached Khalti: nothing to look up.")
-    order.record("staff_check", {"staff": current_user.email})
+    order.record(("staff_check", {"staff": current_user.email}))
     try:
         shop.verify_payment(order)
     except khalti.KhaltiError as exc:
@@ -608,8 +608,10 @@ def settle_unknown_refunds(order: Order) -> None:
     for refund in unknown:
         if refund.move_to(outcome, {"lookup": lookup}):
             order.record(
-                "refund_settled",
-                {"refund": refund.id, "state": outcome, "lookup_status": status},
+                (
+                    "refund_settled",
+                    {"refund": refund.id, "state": outcome, "lookup_status": status},
+                )
             )
     db.session.commit()
 
@@ -627,7 +629,9 @@ def accept_as_paid(purchase_order_id):
             "Only an order in review that Khalti says is Completed can be accepted.",
             409,
         )
-    order.record("staff_accept", {"staff": current_user.email, "note": form.note.data})
+    order.record(
+        ("staff_accept", {"staff": current_user.email, "note": form.note.data})
+    )
     if not order.move_to(OrderStatus.PAID):
         return refuse(order, "The order changed meanwhile; nothing was done.", 409)
     db.session.commit()
@@ -672,8 +676,10 @@ def refund(purchase_order_id):
         )
     claim.amount_paisa = amount
     order.record(
-        "refund_request",
-        {"staff": staff_email, "amount_paisa": amount, "reason": claim.reason},
+        (
+            "refund_request",
+            {"staff": staff_email, "amount_paisa": amount, "reason": claim.reason},
+        )
     )
     everything = amount == paid_paisa(order)
     transaction_id = order.transaction_id
@@ -704,7 +710,7 @@ def send_refund(order: Order, claim: Refund, transaction_id: str, amount: int | 
     except khalti.KhaltiError as exc:
         return refund_not_confirmed(order, claim, exc)
     claim.move_to(RefundState.SUCCEEDED, answer.raw)
-    order.record("refund_response", answer.raw)
+    order.record(("refund_response", answer.raw))
     db.session.commit()
     # Khalti's "Transaction refund successful." is not the order's new
     # status: its lookup, as for payments, is the only word that counts.
@@ -733,7 +739,7 @@ def refund_not_confirmed(order: Order, claim: Refund, exc: khalti.KhaltiError):
     state = RefundState.FAILED if refused else RefundState.UNKNOWN
     answer = {"error": str(exc), "body": getattr(exc, "body", None)}
     claim.move_to(state, answer)
-    order.record("refund_error", {"state": state, **answer})
+    order.record(("refund_error", {"state": state, **answer}))
     db.session.commit()
     if refused:
         flash(f"Khalti refused the refund: {exc}", "error")

@@ -30,7 +30,8 @@ from flask import (
     url_for,
 )
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
+from markupsafe import Markup
 from sqlalchemy import and_, make_url, or_, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import selectinload
@@ -128,6 +129,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     admin.init_app(app)
     app.extensions["khalti_clients"] = threading.local()
+    app.extensions["product_cards"] = {}  # see product_cards()
     return app
 
 
@@ -345,8 +347,37 @@ def quantity_problem(product: Product, quantity: int) -> str | None:
 @bp.get("/")
 def catalog():
     """List every product."""
-    products = db.session.scalars(select(Product).order_by(Product.id))
-    return render_template("catalog.html", products=products)
+    return render_template("catalog.html", product_cards=product_cards())
+
+
+# Stands in for the buyer's CSRF token in the cached product cards. Jinja
+# escapes "<" in product data, so no product text can ever contain it.
+TOKEN_SLOT = Markup("<csrf-token>")
+
+
+def product_cards() -> Markup:
+    """The catalog's product cards, rendered again only when a product changed.
+
+    Rendering the cards was most of the catalog's cost, yet they change only
+    when a product row does. So this worker keeps the last cards it rendered
+    together with the rows they show, and every visit reads the rows again
+    (one SELECT of plain tuples, cheaper than loading Product objects): any
+    write by anyone, this worker, another one or a person in a SQL shell, is
+    seen at once, and no page can show a wrong price or stock. The cards are
+    cached with a slot where each page puts its own buyer's CSRF token.
+    """
+    rows = tuple(db.session.execute(select(Product.__table__).order_by(Product.id)))
+    cache = current_app.extensions["product_cards"]
+    cached_rows, cards = cache.get("latest", (None, None))
+    if rows != cached_rows:
+        products = db.session.scalars(select(Product).order_by(Product.id))
+        cards = Markup(
+            render_template("_product_cards.html", products=products, token=TOKEN_SLOT)
+        )
+        # One assignment, so another thread never sees new rows with old cards.
+        cache["latest"] = (rows, cards)
+    # Markup.replace escapes the token it puts in.
+    return cards.replace(TOKEN_SLOT, generate_csrf())
 
 
 def render_cart():
@@ -433,8 +464,11 @@ def cart_problem(lines: list[CartLine]) -> str | None:
 @bp.route("/checkout", methods=["GET", "POST"])
 def checkout():
     """Ask for the buyer's details, then place the order and pay."""
-    lines = cart_lines()
     form = CheckoutForm()
+    # Validated before the first SQL statement: on SQLite that statement
+    # takes the database's one write lock, which other buyers queue for.
+    details_ok = form.validate_on_submit()
+    lines = cart_lines()
     if problem := cart_problem(lines):
         if request.method == "GET":
             flash(problem, "error")
@@ -444,7 +478,7 @@ def checkout():
         if placed_with(form):
             return repeated_checkout(form.checkout_token.data)
         return refuse(problem, render_cart)
-    if not form.validate_on_submit():
+    if not details_ok:
         status = 400 if form.is_submitted() else 200
         return render_template(
             "checkout.html", form=form, lines=lines, total_paisa=cart_total_paisa(lines)
@@ -469,10 +503,19 @@ def checkout():
     if short := order.reserve_stock():
         db.session.rollback()
         return refuse(f"Sorry, {short.name} just sold out.", render_cart, 409)
-    order.record("order_created", {"total_paisa": order.total_paisa})
+    # The order is flushed: it has its id and its reference.
+    payload = initiate_payload(order)
+    order.record(
+        ("order_created", {"total_paisa": order.total_paisa}),
+        ("initiate_request", payload),
+    )
+    # One commit saves the order, its items, its stock and the request we are
+    # about to send, all before Khalti is called. No transaction stays open
+    # while Khalti thinks: a slow gateway must not hold row locks (PostgreSQL)
+    # or SQLite's write lock from other buyers.
     db.session.commit()
     remember_order(order.purchase_order_id)
-    return start_payment(order)
+    return start_payment(order, payload)
 
 
 def placed_with(form: CheckoutForm) -> bool:
@@ -571,25 +614,20 @@ def initiate_payload(order: Order) -> dict:
     }
 
 
-def start_payment(order: Order):
+def start_payment(order: Order, payload: dict):
     """Ask Khalti for a payment link and send the buyer there.
 
     The order and its stock are committed before Khalti is called, and the
     pidx is committed before the redirect: whatever happens next, every
     payment that exists at Khalti has an order row that can be looked up.
     """
-    payload = initiate_payload(order)
-    order.record("initiate_request", payload)
-    # No transaction stays open while Khalti thinks: a slow gateway must not
-    # hold row locks (PostgreSQL) or SQLite's write lock from other buyers.
-    db.session.commit()
     try:
         payment = get_khalti().initiate(payload)
     except khalti.KhaltiError as exc:
         return payment_not_started(order, exc)
-    order.record("initiate_response", payment.raw)
     started = order.move_to(
         OrderStatus.AWAITING_PAYMENT,
+        steps=[("initiate_response", payment.raw)],
         pidx=payment.pidx,
         payment_url=payment.payment_url,
         expires_at=payment.expires_at,
@@ -607,10 +645,12 @@ def payment_not_started(order: Order, exc: khalti.KhaltiError):
     current_app.logger.warning(
         "Initiate failed for %s: %s", order.purchase_order_id, exc
     )
-    order.record(
-        "initiate_error", {"error": str(exc), "body": getattr(exc, "body", None)}
+    error = {"error": str(exc), "body": getattr(exc, "body", None)}
+    order.move_to(
+        OrderStatus.FAILED,
+        steps=[("initiate_error", error)],
+        failure_reason=str(exc),
     )
-    order.move_to(OrderStatus.FAILED, failure_reason=str(exc))
     db.session.commit()
     if isinstance(exc, khalti.KhaltiAPIError) and exc.status_code == 400:
         status, message = 400, f"Khalti could not accept this payment: {exc}"
@@ -652,26 +692,29 @@ def status_after_lookup(lookup: khalti.PaymentLookup, order: Order) -> OrderStat
     return STATUS_AFTER_LOOKUP.get(lookup.status.casefold(), OrderStatus.NEEDS_REVIEW)
 
 
-def verify_payment(order: Order) -> bool:
+def verify_payment(order: Order, callback: dict | None = None) -> bool:
     """Look the order's payment up at Khalti and apply the answer.
 
     Every path that settles a payment comes through here: the return from
-    Khalti, the "Check again" button and the reconcile command. Returns
-    whether the order's status changed.
+    Khalti (which passes the `callback` arguments it came with), the "Check
+    again" button and the reconcile command. The callback, the lookup's
+    answer and any status change are saved in one transaction, after the
+    lookup. Returns whether the order's status changed.
 
     :raises khalti.KhaltiError: Khalti could not answer; nothing changed.
     """
+    steps = [] if callback is None else [("callback", callback)]
     pidx = order.pidx
-    db.session.commit()  # as in start_payment: no transaction open on Khalti
+    db.session.commit()  # as in checkout: no transaction open on Khalti
     try:
         lookup = get_khalti().lookup(pidx)
     except khalti.KhaltiError as exc:
-        order.record("lookup_error", {"error": str(exc)})
+        order.record(*steps, ("lookup_error", {"error": str(exc)}))
         db.session.commit()
         raise
-    order.record("lookup_response", lookup.raw)
+    steps.append(("lookup_response", lookup.raw))
     changes = {"transaction_id": lookup.transaction_id} if lookup.transaction_id else {}
-    changed = order.move_to(status_after_lookup(lookup, order), **changes)
+    changed = order.move_to(status_after_lookup(lookup, order), steps=steps, **changes)
     db.session.commit()
     return changed
 
@@ -706,8 +749,7 @@ def payment_return():
     if order.status not in OPEN_STATUSES:
         return show_order(order)
     # Kept for the learners' timeline; none of it is believed.
-    order.record("callback", request.args.to_dict())
-    return settle_and_show(order)
+    return settle_and_show(order, callback=request.args.to_dict())
 
 
 @bp.post("/orders/<purchase_order_id>/verify")
@@ -719,9 +761,9 @@ def check_again(purchase_order_id):
     return settle_and_show(order)
 
 
-def settle_and_show(order: Order):
+def settle_and_show(order: Order, callback: dict | None = None):
     try:
-        changed = verify_payment(order)
+        changed = verify_payment(order, callback)
     except khalti.KhaltiError:
         return render_template("confirming.html", order=order), 502
     if changed and order.status == OrderStatus.PAID and placed_here(order):

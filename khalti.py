@@ -77,6 +77,16 @@ class KhaltiClient:
         self.timeout = timeout
         # One session per client reuses the TCP and TLS connection to Khalti.
         self.session = session or requests.Session()
+        # Proxy and CA bundle settings from the environment (HTTPS_PROXY,
+        # NO_PROXY, REQUESTS_CA_BUNDLE), read once here rather than on every
+        # call: requests would otherwise scan os.environ and look for a
+        # ~/.netrc on each request, a few percent of a checkout's time.
+        settings = self.session.merge_environment_settings(
+            self.base_url, {}, None, None, None
+        )
+        self.session.proxies.update(settings["proxies"])
+        self.session.verify = settings["verify"]
+        self.session.trust_env = False
         # The word "Key" and a space, then the key: Khalti answers 401
         # "Authentication credentials were not provided." without the prefix.
         self.session.headers["Authorization"] = f"Key {secret_key}"
