@@ -22,6 +22,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     has_request_context,
     redirect,
     render_template,
@@ -171,14 +172,16 @@ def is_production(config) -> bool:
 
 
 def may_write() -> bool:
-    """Whether the current request or command may write to the database.
+    """Whether the transaction about to start may write to the database.
 
-    Pages fetched with GET only read, except the return from Khalti, which
-    records and settles the payment. Forms and commands may write.
+    Forms and commands may write. Pages fetched with GET only read, except
+    the return from Khalti once its lookup has been answered (verify_payment
+    says so in `g`): the transaction before the lookup only reads the order,
+    so it does not queue for SQLite's write lock behind other buyers.
     """
     if not has_request_context():
         return True
-    return request.method != "GET" or request.endpoint == "shop.payment_return"
+    return request.method != "GET" or g.get("writes_after_lookup", False)
 
 
 def content_security_policy(khalti_base_url: str) -> str:
@@ -706,6 +709,7 @@ def verify_payment(order: Order, callback: dict | None = None) -> bool:
     steps = [] if callback is None else [("callback", callback)]
     pidx = order.pidx
     db.session.commit()  # as in checkout: no transaction open on Khalti
+    g.writes_after_lookup = True  # see may_write
     try:
         lookup = get_khalti().lookup(pidx)
     except khalti.KhaltiError as exc:

@@ -238,10 +238,10 @@ class Order(db.Model):
     def record(self, *steps: tuple[str, dict | None]) -> None:
         """Add steps, each a (kind, data) pair, to this order's payment timeline.
 
-        All of them in one INSERT, sent now. A bulk INSERT rather than
-        PaymentEvent objects in the session: nothing reads the new rows back
-        during the request, so the ORM's bookkeeping for each one (and the
-        INSERT ... RETURNING to learn its id) would be work for nothing.
+        All of them in one INSERT, sent now. A Core INSERT into the table
+        rather than PaymentEvent objects in the session (or the ORM's bulk
+        insert, which still does per-row bookkeeping): nothing reads the new
+        rows back during the request, so that work would be for nothing.
 
         Each step is also logged, by reference and pidx only (the data holds
         the buyer's email and phone, which stay out of the logs), with the
@@ -250,7 +250,7 @@ class Order(db.Model):
         if not steps:
             return
         db.session.execute(
-            insert(PaymentEvent),
+            insert(PaymentEvent.__table__),
             [
                 {"order_id": self.id, "kind": kind, "data": json.dumps(data or {})}
                 for kind, data in steps

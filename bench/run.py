@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import socket
 import statistics
 import subprocess
@@ -35,13 +36,13 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import requests
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, func, insert, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import app as shop_module  # noqa: E402
-from models import Product, db, seed_catalog  # noqa: E402
+from models import Order, Product, db, seed_catalog  # noqa: E402
 
 WORKERS, THREADS = 2, 4
 SECONDS = int(os.environ.get("BENCH_SECONDS", 4))
@@ -52,6 +53,8 @@ SANDBOX_KEY = "bench-key"
 BUYER = {"name": "Bench Buyer", "email": "bench@example.com", "phone": "9812345678"}
 # Enough that no checkout in the run ever finds a product sold out.
 ENDLESS_STOCK = 10**9
+# Where wrk puts each checkout's one-time token (see checkout_form).
+TOKEN_SLOT = "TOKENSLOT"
 
 
 def free_port() -> int:
@@ -117,6 +120,10 @@ def wrk(url: str, seconds: int, connections: int, **request) -> dict:
     """One wrk run; `request` sets method, body, cookie, content_type, authorization."""
     env = {f"BENCH_{name.upper()}": value for name, value in request.items()}
     env["BENCH_MAX_REQUESTS"] = str(MAX_REQUESTS)
+    if TOKEN_SLOT in request.get("body", ""):
+        # bench/wrk.lua then fills the slot with a new token for each request.
+        env["BENCH_TOKEN_SLOT"] = TOKEN_SLOT
+        env["BENCH_TOKEN_PREFIX"] = secrets.token_hex(6)
     command = [
         *("wrk", "--threads", "1", "--connections", str(connections)),
         *("--duration", f"{seconds}s", "--timeout", "10s"),
@@ -219,15 +226,24 @@ class Buyer:
             )
             assert added.status_code == 303, added.text
 
-    def checkout_form(self) -> str:
-        """The body of the checkout POST, with this session's CSRF token."""
-        return urlencode(BUYER | {"csrf_token": self.token("/checkout")})
+    def checkout_form(self, checkout_token: str = TOKEN_SLOT) -> str:
+        """The body of the checkout POST, with this session's CSRF token.
+
+        Each form may place one order (its checkout_token): sent again, it
+        only answers as the first one did. So wrk sends the slot, and puts a
+        new token there for each request, as if the page had been reloaded.
+        """
+        fields = {
+            "csrf_token": self.token("/checkout"),
+            "checkout_token": checkout_token,
+        }
+        return urlencode(BUYER | fields)
 
     def check_out(self) -> str:
         """Place an order; return Khalti's payment URL."""
         answer = self.http.post(
             f"{self.url}/checkout",
-            data=self.checkout_form(),
+            data=self.checkout_form(secrets.token_urlsafe(16)),
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             allow_redirects=False,
             timeout=10,
@@ -379,11 +395,31 @@ def main() -> None:
             **api,
         )
         notes["memory"] = memory
+        check_every_checkout_placed_an_order(database_url, rounds, single)
     report = format_report(summarise(rounds), single, notes)
     print(report)
     out = ROOT / ".run" / f"bench-{notes['database']}.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(report)
+
+
+def check_every_checkout_placed_an_order(url: str, rounds, single) -> None:
+    """Fail the run if a measured checkout POST did not place a new order.
+
+    A checkout form sent again (the same checkout_token) only redirects, far
+    more cheaply: a bench that measured that would flatter the checkout.
+    """
+    name = "checkout POST (+ initiate)"
+    posted = sum(r[name]["served"] for r in rounds if name in r)
+    posted += single["checkout POST"]["served"] + 2  # and the two check_out()
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        orders = connection.scalar(select(func.count(Order.id)))
+    engine.dispose()
+    # A request still in flight when wrk stops is not counted, but may place
+    # its order all the same.
+    if orders < posted:
+        raise RuntimeError(f"{posted} checkout POSTs placed only {orders} orders")
 
 
 def initiate_payload(shop_url: str) -> dict:

@@ -6,6 +6,21 @@ wrk.headers["Cookie"] = os.getenv("BENCH_COOKIE")
 wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE")
 wrk.headers["Authorization"] = os.getenv("BENCH_AUTHORIZATION")
 
+-- A checkout form may be sent only once (its one-time checkout_token), so
+-- when the body holds BENCH_TOKEN_SLOT every request puts a new token there:
+-- BENCH_TOKEN_PREFIX, new for each run, then a counter, 22 characters in all.
+local slot = os.getenv("BENCH_TOKEN_SLOT")
+local prefix = os.getenv("BENCH_TOKEN_PREFIX")
+local sent = 0
+
+if slot then
+  request = function()
+    sent = sent + 1
+    local token = prefix .. string.format("%010d", sent)
+    return wrk.format(nil, nil, nil, (wrk.body:gsub(slot, token)))
+  end
+end
+
 -- Stop after this many answers even if the time is not up (wrk -t1 only).
 local limit = tonumber(os.getenv("BENCH_MAX_REQUESTS") or "50000")
 local answered = 0

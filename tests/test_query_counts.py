@@ -194,6 +194,24 @@ def test_each_page_sends_a_fixed_number_of_statements(big_shop, lines, past_orde
     assert counts == STATEMENTS_BY_DATABASE[database_name(big_shop.app)]
 
 
+def test_on_sqlite_only_transactions_that_write_wait_for_the_write_lock(big_shop):
+    # BEGIN IMMEDIATE takes SQLite's one write lock up front (see
+    # models.allow_concurrent_sqlite). The return's first transaction only
+    # reads the order before the lookup: it must not queue behind writers.
+    if database_name(big_shop.app) != "sqlite":
+        pytest.skip("SQLite's BEGIN statements")
+
+    statements = buyer_journey(big_shop, 3)
+
+    def begins(page):
+        return [sql for sql, _ in statements[page] if sql.startswith("BEGIN")]
+
+    assert begins("catalog") == ["BEGIN"]
+    assert begins("checkout") == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE"]
+    assert begins("return") == ["BEGIN", "BEGIN IMMEDIATE"]
+    assert begins("order page") == ["BEGIN"]
+
+
 def test_order_lookups_use_an_index_not_a_table_scan(big_shop):
     if database_name(big_shop.app) != "sqlite":
         pytest.skip("reads SQLite's EXPLAIN QUERY PLAN")
