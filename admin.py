@@ -18,7 +18,7 @@ import json
 import re
 import secrets
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -259,12 +259,6 @@ def paid_per_day(days: int) -> list[tuple[str, int]]:
     return [(date, totals.get(date, 0)) for date in dates]
 
 
-def link_expired(order: Order) -> bool:
-    if not order.expires_at:
-        return False
-    return datetime.fromisoformat(order.expires_at) < datetime.now(UTC)
-
-
 def orders_needing_a_person(limit: int = 100) -> list[Order]:
     """Orders held for review, pending at Khalti, or unpaid past their link."""
     orders = db.session.scalars(
@@ -276,7 +270,7 @@ def orders_needing_a_person(limit: int = 100) -> list[Order]:
     return [
         order
         for order in orders
-        if order.status != OrderStatus.AWAITING_PAYMENT or link_expired(order)
+        if order.status != OrderStatus.AWAITING_PAYMENT or order.payment_link_expired
     ]
 
 

@@ -98,6 +98,23 @@ def test_order_list_is_newest_first_and_filters_and_searches(app, shop, back_off
     assert "There is no order status" in refused.text
 
 
+def test_an_unreadable_payment_link_expiry_does_not_break_the_dashboard(
+    app, shop, back_office
+):
+    # The order page takes such a link as still open (the lookup decides);
+    # the dashboard must agree, not fail with a 500.
+    odd = shop.start()
+    set_order(app, odd, expires_at="not a date")
+    naive = shop.start()
+    set_order(app, naive, expires_at="2020-01-01T00:00:00")
+
+    page = back_office.client.get("/admin/")
+
+    assert page.status_code == 200
+    attention = page.text.split('id="attention-title"')[1].split("</section>")[0]
+    assert row_refs(attention) == []
+
+
 def test_order_list_pages_by_50(app, back_office):
     add_past_orders(app, 120)
     client = back_office.client
