@@ -639,8 +639,7 @@ def refund(purchase_order_id):
     order = load_order(purchase_order_id)
     form = RefundForm()
     if not form.validate():
-        field_name, errors = next(iter(form.errors.items()))
-        return refuse(order, f"{form[field_name].label.text}: {errors[0]}")
+        return refuse(order, shop.first_error(form))
     wanted = rupees_to_paisa(form.amount.data) if form.amount.data else None
     staff_email = current_user.email
     claim = Refund(
