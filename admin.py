@@ -50,6 +50,7 @@ import app as shop
 import khalti
 from models import (
     OPEN_STATUSES,
+    REFUNDABLE_STATUSES,
     Order,
     OrderStatus,
     PaymentEvent,
@@ -73,8 +74,6 @@ FAILED_LOGINS_PER_EMAIL = "5 per 15 minutes"
 LOGINS_PER_ADDRESS = "30 per 15 minutes"
 TOO_MANY_LOGINS = "Too many login attempts. Wait 15 minutes, then try again."
 
-# The orders that are paid, in part or in full, and may be refunded.
-REFUNDABLE_STATUSES = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
 # Spreadsheets run a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

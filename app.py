@@ -44,6 +44,7 @@ from wtforms.validators import Email, InputRequired, Length, NumberRange, Regexp
 import khalti
 from models import (
     OPEN_STATUSES,
+    REFUNDABLE_STATUSES,
     CartLine,
     Order,
     OrderStatus,
@@ -1008,7 +1009,7 @@ def reconcile_orders(minutes: int = 0, days: int | None = None, *, report) -> No
     wanted = and_(Order.status.in_(OPEN_STATUSES), Order.created_at <= cutoff)
     if days:
         recently_paid = and_(
-            Order.status.in_([OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED]),
+            Order.status.in_(REFUNDABLE_STATUSES),
             Order.created_at >= now_utc() - timedelta(days=days),
         )
         wanted = or_(wanted, recently_paid)

@@ -112,6 +112,10 @@ OPEN_STATUSES = frozenset(
     {OrderStatus.AWAITING_PAYMENT, OrderStatus.PENDING, OrderStatus.NEEDS_REVIEW}
 )
 
+# Orders Khalti was paid for and has not refunded in full: the back office
+# may refund them, and reconcile --paid-within looks them up again.
+REFUNDABLE_STATUSES = frozenset({OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED})
+
 # For each status, the statuses an order may move to it from. Canceled,
 # expired, failed and refunded appear on no right-hand side: they are final.
 # A paid order may only be refunded, in part or in full.
