@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
@@ -107,3 +108,9 @@ def page(browser, served_shop) -> Page:
     page.goto(served_shop.url)
     yield page
     context.close()
+
+
+@pytest.fixture(scope="module")
+def axe():
+    """axe-core, injected into a page to find serious accessibility problems."""
+    return Axe()

@@ -6,7 +6,6 @@ labels, broken ARIA, unreachable scrolling regions and the like).
 """
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from .buyer import (
@@ -165,11 +164,6 @@ PAGES = [
     your_orders,
     phone_cart,
 ]
-
-
-@pytest.fixture(scope="module")
-def axe():
-    return Axe()
 
 
 @pytest.mark.parametrize("reach", PAGES, ids=[reach.__name__ for reach in PAGES])

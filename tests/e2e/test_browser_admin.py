@@ -1,7 +1,6 @@
 """The back office in Chromium: log in, refund part of an order; axe on every page."""
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from .buyer import add_to_cart, check_out
@@ -126,11 +125,6 @@ ADMIN_PAGES = [
     refund_refused,
     order_in_review,
 ]
-
-
-@pytest.fixture(scope="module")
-def axe():
-    return Axe()
 
 
 @pytest.mark.parametrize("reach", ADMIN_PAGES, ids=[r.__name__ for r in ADMIN_PAGES])
