@@ -6,6 +6,8 @@ Starts, on loopback only:
 - the shop under gunicorn, WORKERS x THREADS, on a fresh SQLite database, or
   on the (empty) database given with --database-url;
 - bench/baseline.py (a bare Flask view) under the same gunicorn settings;
+- bench/floor.py (the checkout floor: only the work the guarantees need,
+  in SQLAlchemy Core) under the same settings, on the same database;
 then drives each with wrk (bench/wrk.lua), every run bounded in time and in
 requests, and prints a Markdown report (also written to .run/bench.md),
 ending with the issue's goals, each met or not met.
@@ -42,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import app as shop_module  # noqa: E402
+from bench import floor  # noqa: E402
 from models import Order, Product, db, seed_catalog  # noqa: E402
 
 WORKERS, THREADS = 2, 4
@@ -55,6 +58,9 @@ BUYER = {"name": "Bench Buyer", "email": "bench@example.com", "phone": "98123456
 ENDLESS_STOCK = 10**9
 # Where wrk puts each checkout's one-time token (see checkout_form).
 TOKEN_SLOT = "TOKENSLOT"
+FLOOR = "checkout floor (bench/floor.py)"
+# Which server answers each row, when it is not the shop.
+SERVER_OF_ROUTE = {"bare Flask": "bare Flask", FLOOR: "floor"}
 
 
 def free_port() -> int:
@@ -301,6 +307,7 @@ def main() -> None:
         database_url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         notes["database"] = database_url.split(":")[0].split("+")[0]
         make_database(database_url)
+        floor.create_tables(database_url)
         sandbox_url, SERVERS["sandbox"] = gunicorn(
             stack,
             "sandbox:create_app()",
@@ -320,6 +327,9 @@ def main() -> None:
         SERVERS["shop"] = shop_master
         baseline_url, SERVERS["bare Flask"] = gunicorn(
             stack, "bench.baseline:app", WORKERS, THREADS, {}
+        )
+        floor_url, SERVERS["floor"] = gunicorn(
+            stack, "bench.floor:app", WORKERS, THREADS, shop_env
         )
         memory = []
 
@@ -358,6 +368,15 @@ def main() -> None:
         receipt = buyer.http.get(pay_at_sandbox(buyer.check_out()), timeout=10)
         assert 'data-order-status="paid"' in receipt.text
         mine = {"cookie": buyer.cookie}
+        floor_buyer = Buyer(floor_url)
+        floor_checkout = {
+            "method": "POST",
+            "body": urlencode(
+                {"csrf_token": floor_buyer.token("/"), "checkout_token": TOKEN_SLOT}
+            ),
+            "content_type": "application/x-www-form-urlencoded",
+            "cookie": floor_buyer.cookie,
+        }
         notes["warm"] = len(memory)  # every route has run once after this round
         run_rounds(
             {
@@ -365,6 +384,7 @@ def main() -> None:
                 "cart, 1 line": (shop_url + "/cart", {"cookie": buyers[1].cookie}),
                 "cart, 20 lines": (shop_url + "/cart", {"cookie": buyers[20].cookie}),
                 "checkout POST (+ initiate)": (shop_url + "/checkout", checkout),
+                FLOOR: (floor_url + "/checkout", floor_checkout),
                 "return URL (+ lookup)": (return_url, mine),
                 "order page (paid)": (receipt.url, mine),
             }
@@ -459,7 +479,7 @@ def summarise(rounds: list[dict]) -> dict[str, dict]:
 
 
 def summarise_route(name: str, rounds: list[dict]) -> dict:
-    server = "bare Flask" if name == "bare Flask" else "shop"
+    server = SERVER_OF_ROUTE.get(name, "shop")
     cpu = [r[name]["cpu_ms"][server] for r in rounds]
     bare_cpu = [r["bare Flask"]["cpu_ms"]["bare Flask"] for r in rounds]
     rps = [r[name]["rps"] for r in rounds]
@@ -564,6 +584,14 @@ def format_report(summary: dict, single: dict, notes: dict) -> str:
     ]
     for served, sizes in notes["memory"]:
         lines.append(f"| {served} | " + " | ".join(f"{mb:.1f}" for mb in sizes) + " |")
+    checkout, floor_row = summary["checkout POST (+ initiate)"], summary[FLOOR]
+    lines += [
+        "",
+        "The checkout floor (bench/floor.py: only the work the guarantees need,"
+        f" in SQLAlchemy Core) costs {floor_row['cpu_ms']:.2f} ms,"
+        f" {floor_row['cpu_x']:.1f}x bare Flask; the shop's checkout costs"
+        f" {checkout['cpu_ms'] / floor_row['cpu_ms']:.1f}x the floor.",
+    ]
     lines += ["", "The goals:", "", "| goal | measured | |", "|---|---|---|"]
     for goal, measured, met in goals(summary, notes):
         lines.append(f"| {goal} | {measured} | {'met' if met else '**not met**'} |")
