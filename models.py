@@ -93,7 +93,8 @@ def allow_concurrent_sqlite(engine: Engine, may_write: Callable[[], bool]) -> No
     def configure(dbapi_connection, _connection_record):
         dbapi_connection.isolation_level = None
         dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        milliseconds = int(SQLITE_BUSY_TIMEOUT_S * 1000)
+        dbapi_connection.execute(f"PRAGMA busy_timeout={milliseconds}")
 
     @event.listens_for(engine, "begin")
     def begin(connection):
@@ -107,7 +108,7 @@ def allow_concurrent_sqlite(engine: Engine, may_write: Callable[[], bool]) -> No
             connection.info["writer_turn"] = True
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    @event.listens_for(engine.pool, "checkin")
+    @event.listens_for(engine, "checkin")
     def end_turn(_dbapi_connection, connection_record):
         if connection_record.info.pop("writer_turn", False):
             writer_turn.release()
