@@ -9,15 +9,17 @@ beyond the CSRF token, no log lines, no templates, no error handling.
 
 Per checkout POST, as the shop: read the cart's prices; insert the order,
 its items and a timeline step, take the stock with a conditional UPDATE,
-commit; call initiate; store the pidx with a conditional UPDATE and a
-timeline step, commit; note the order in the session; redirect to Khalti.
-On PostgreSQL the product rows are locked in id order first, as the shop
-does. Its tables are its own (floor_*), in the database the shop uses.
+commit; call initiate (with only the fields Khalti requires); store the
+pidx with a conditional UPDATE and a timeline step, commit; note the order
+in the session; redirect to Khalti. On PostgreSQL the product rows are
+locked in id order first, as the shop does. Its tables are its own
+(floor_*), in the database the shop uses.
 """
 
 import json
 import os
 import secrets
+import threading
 
 from flask import Flask, redirect, request, session
 from flask_wtf.csrf import CSRFProtect, generate_csrf
@@ -42,10 +44,18 @@ app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY", "")
 CSRFProtect(app)
 engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
 sqlite = engine.dialect.name == "sqlite"
-khalti_client = khalti.KhaltiClient(
-    os.environ.get("KHALTI_SECRET_KEY", ""),
-    os.environ.get("KHALTI_BASE_URL", khalti.SANDBOX_BASE_URL),
-)
+clients = threading.local()
+
+
+def khalti_client() -> khalti.KhaltiClient:
+    """This thread's Khalti client, as the shop keeps one per thread."""
+    if not hasattr(clients, "client"):
+        clients.client = khalti.KhaltiClient(
+            os.environ.get("KHALTI_SECRET_KEY", ""),
+            os.environ.get("KHALTI_BASE_URL", khalti.SANDBOX_BASE_URL),
+        )
+    return clients.client
+
 
 if sqlite:
 
@@ -128,7 +138,7 @@ def checkout():
             "purchase_order_name": "Floor order",
         }
         record(connection, order_id, "initiate_request", payload)
-    payment = khalti_client.initiate(payload)
+    payment = khalti_client().initiate(payload)
     with engine.begin() as connection:
         connection.execute(
             text(
