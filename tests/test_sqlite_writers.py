@@ -106,25 +106,17 @@ def test_the_turn_ends_however_the_transaction_ends(app, ending):
         elif ending == "close":
             db.session.close()  # what the end of a request does
         else:
-            taken = db.session.scalar(select(Order.purchase_order_id).limit(1))
-            db.session.add(
-                Order(
-                    purchase_order_id=taken or "dup",
-                    customer_name="A",
-                    customer_email="a@example.com",
-                    customer_phone="9800000001",
-                    total_paisa=1000,
+            # Two orders with one reference: the flush fails on the unique key.
+            for name in ("A", "B"):
+                db.session.add(
+                    Order(
+                        purchase_order_id="same-reference",
+                        customer_name=name,
+                        customer_email="buyer@example.com",
+                        customer_phone="9800000001",
+                        total_paisa=1000,
+                    )
                 )
-            )
-            db.session.add(
-                Order(
-                    purchase_order_id="dup",
-                    customer_name="B",
-                    customer_email="b@example.com",
-                    customer_phone="9800000002",
-                    total_paisa=1000,
-                )
-            )
             with pytest.raises(IntegrityError):
                 db.session.flush()
             db.session.rollback()
