@@ -111,6 +111,17 @@ def page(browser, served_shop) -> Page:
 
 
 @pytest.fixture(scope="module")
-def axe():
-    """axe-core, injected into a page to find serious accessibility problems."""
-    return Axe()
+def assert_accessible():
+    """Run axe-core in a page; fail on any violation it rates serious or critical."""
+    axe = Axe()
+
+    def check(page: Page) -> None:
+        results = axe.run(page)
+        blocking = [
+            violation
+            for violation in results.response["violations"]
+            if violation["impact"] in {"serious", "critical"}
+        ]
+        assert not blocking, results.generate_report()
+
+    return check
