@@ -9,7 +9,7 @@ Starts, on loopback only:
 - bench/floor.py (the checkout floor: only the work the guarantees need,
   in SQLAlchemy Core) under the same settings, on the same database;
 then drives each with wrk (bench/wrk.lua), every run bounded in time and in
-requests, and prints a Markdown report (also written to .run/bench.md),
+requests, and prints a Markdown report (also written to .run/bench-<database>.md),
 ending with the issue's goals, each met or not met.
 
 The routes are measured in ROUNDS interleaved rounds, each starting with a
