@@ -2,7 +2,7 @@
 
 Staff log in (Flask-Login), see the orders, settle the ones a person must
 look at, and refund through Khalti. Payment decisions stay where the buyer's
-journey makes them: a lookup goes through `app.verify_payment()`, and every
+journey makes them: a lookup goes through `payments.verify_payment()`, and every
 order status change through `Order.move_to()`. This module never sets a
 status by hand.
 
@@ -15,14 +15,11 @@ order's status. The refund call alone never marks an order refunded.
 import csv
 import io
 import json
-import re
 import secrets
-import sys
 from datetime import datetime, timedelta
 from functools import cache
 from urllib.parse import urlsplit
 
-import click
 from flask import (
     Blueprint,
     Flask,
@@ -46,8 +43,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
-import app as shop
 import khalti
+import payments
+from database import db
+from forms import first_error, strip
 from models import (
     OPEN_STATUSES,
     REFUNDABLE_STATUSES,
@@ -57,16 +56,16 @@ from models import (
     Refund,
     RefundState,
     Staff,
-    db,
     now_utc,
+    order_where,
 )
+from money import format_npr, rupees_to_paisa
 
-bp = Blueprint("admin", __name__, url_prefix="/admin", cli_group=None)
+bp = Blueprint("admin", __name__, url_prefix="/admin")
 login_manager = LoginManager()
 # Counts login attempts; the store is RATELIMIT_STORAGE_URI (see create_app).
 limiter = Limiter(key_func=get_remote_address)
 
-MIN_PASSWORD_LENGTH = 12
 ORDERS_PER_PAGE = 50
 CHART_DAYS = 14
 # After this many failed logins for one email, even the right password waits.
@@ -194,39 +193,6 @@ def logout():
     return redirect(url_for("admin.login"), code=303)
 
 
-@bp.cli.command("create-staff")
-@click.argument("email")
-def create_staff(email):
-    """Create a staff account, or set a new password for an existing one.
-
-    The password is read from standard input (its first line) when that is
-    not a terminal, so scripts can pipe it in; otherwise it is asked twice.
-    """
-    email = email.strip().lower()
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+", email) or len(email) > 254:
-        raise click.ClickException(f"{email!r} is not an email address.")
-    if sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.ClickException(
-            f"Refused: the password must be at least {MIN_PASSWORD_LENGTH}"
-            " characters long."
-        )
-    staff = db.session.scalar(select(Staff).where(Staff.email == email))
-    if staff is None:
-        db.session.add(
-            Staff(email=email, password_hash=generate_password_hash(password))
-        )
-        done = f"Created staff account {email}."
-    else:
-        staff.password_hash = generate_password_hash(password)
-        done = f"Set a new password for {email}."
-    db.session.commit()
-    click.echo(done)
-
-
 # --- The dashboard -----------------------------------------------------------------
 
 
@@ -307,7 +273,7 @@ def dashboard(reconcile_report: list[str] | None = None):
 def reconcile_now():
     """The "Reconcile now" button: the reconcile command, run here."""
     lines: list[str] = []
-    shop.reconcile_orders(report=lines.append)
+    payments.reconcile_orders(report=lines.append)
     return dashboard(reconcile_report=lines)
 
 
@@ -416,7 +382,7 @@ class RefundForm(FlaskForm):
     token = HiddenField(validators=[InputRequired(), Length(max=64)])
     amount = StringField(
         "Amount in rupees",
-        filters=[shop.strip],
+        filters=[strip],
         validators=[
             Optional(),
             Regexp(
@@ -425,21 +391,15 @@ class RefundForm(FlaskForm):
             ),
         ],
     )
-    reason = StringField("Reason", filters=[shop.strip], validators=[Length(max=500)])
+    reason = StringField("Reason", filters=[strip], validators=[Length(max=500)])
 
 
 class AcceptForm(FlaskForm):
     note = TextAreaField(
         "Why the difference is fine",
-        filters=[shop.strip],
+        filters=[strip],
         validators=[DataRequired(), Length(max=500)],
     )
-
-
-def rupees_to_paisa(rupees: str) -> int:
-    """ "12.5" -> 1250. The form has already checked the shape."""
-    whole, _, fraction = rupees.partition(".")
-    return int(whole) * 100 + int(fraction.ljust(2, "0"))
 
 
 def latest_lookup(order: Order) -> dict | None:
@@ -516,7 +476,7 @@ def render_order(order: Order, status: int = 200):
 
 
 def load_order(purchase_order_id: str) -> Order:
-    return shop.order_where(
+    return order_where(
         Order.purchase_order_id,
         purchase_order_id,
         selectinload(Order.items),
@@ -552,7 +512,7 @@ def check_at_khalti(purchase_order_id):
         return refuse(order, "This order never reached Khalti: nothing to look up.")
     order.record(("staff_check", {"staff": current_user.email}))
     try:
-        shop.verify_payment(order)
+        payments.verify_payment(order)
     except khalti.KhaltiError as exc:
         flash(f"Khalti could not answer: {exc}. Nothing changed.", "error")
         return show(order)
@@ -638,7 +598,7 @@ def refund(purchase_order_id):
     order = load_order(purchase_order_id)
     form = RefundForm()
     if not form.validate():
-        return refuse(order, shop.first_error(form))
+        return refuse(order, first_error(form))
     wanted = rupees_to_paisa(form.amount.data) if form.amount.data else None
     staff_email = current_user.email
     claim = Refund(
@@ -664,7 +624,7 @@ def refund(purchase_order_id):
     if not 0 < amount <= left:
         return refuse(
             order,
-            f"Refund between Rs 0.01 and {shop.format_npr(left)}; nothing was sent.",
+            f"Refund between Rs 0.01 and {format_npr(left)}; nothing was sent.",
         )
     claim.amount_paisa = amount
     order.record(
@@ -698,7 +658,7 @@ def refund_not_claimed(order: Order, token: str):
 def send_refund(order: Order, claim: Refund, transaction_id: str, amount: int | None):
     """Ask Khalti to refund, record its answer, then let a lookup decide."""
     try:
-        answer = shop.get_khalti().refund(transaction_id, amount)
+        answer = payments.get_khalti().refund(transaction_id, amount)
     except khalti.KhaltiError as exc:
         return refund_not_confirmed(order, claim, exc)
     claim.move_to(RefundState.SUCCEEDED, answer.raw)
@@ -707,7 +667,7 @@ def send_refund(order: Order, claim: Refund, transaction_id: str, amount: int | 
     # Khalti's "Transaction refund successful." is not the order's new
     # status: its lookup, as for payments, is the only word that counts.
     try:
-        shop.verify_payment(order)
+        payments.verify_payment(order)
     except khalti.KhaltiError:
         flash(
             "Khalti accepted the refund, but its lookup did not answer yet."

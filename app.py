@@ -1,20 +1,17 @@
 """Khalti Demo Shop: a Flask storefront that takes payments through Khalti.
 
-Read it top to bottom in the order of a buyer's journey: the catalog, the
-cart, the checkout that starts a Khalti payment, the return from Khalti where
-the payment is verified, and the order page. The payment checks are in
-`start_payment`, `verify_payment` and `status_after_lookup`.
+This module builds the app (`create_app`) and then follows a buyer's journey,
+top to bottom: the catalog, the cart, the checkout that starts a Khalti
+payment, the return from Khalti where the payment is verified, the order
+pages, and the error pages. The payment checks themselves are in payments.py,
+which the back office (admin.py) calls too. docs/architecture.md maps the
+modules.
 """
 
 import logging
-import os
 import secrets
-import threading
 import time
-from datetime import timedelta
-from urllib.parse import urlsplit, urlunsplit
 
-import click
 from dotenv import load_dotenv
 from flask import (
     Blueprint,
@@ -22,8 +19,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    g,
-    has_request_context,
     redirect,
     render_template,
     request,
@@ -33,7 +28,7 @@ from flask import (
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from markupsafe import Markup
-from sqlalchemy import and_, make_url, or_, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
@@ -41,77 +36,42 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from wtforms import EmailField, HiddenField, IntegerField, StringField, TelField
 from wtforms.validators import Email, InputRequired, Length, NumberRange, Regexp
 
+import admin
+import commands
+import config
+import database
 import khalti
+import payments
+from database import db
+from forms import first_error, strip
 from models import (
     OPEN_STATUSES,
-    REFUNDABLE_STATUSES,
     CartLine,
     Order,
     OrderStatus,
     Product,
-    allow_concurrent_sqlite,
     cart_total_paisa,
-    db,
-    now_utc,
-    seed_catalog,
+    order_where,
 )
+from money import format_npr
 
-bp = Blueprint("shop", __name__, cli_group=None)
+bp = Blueprint("shop", __name__)
 csrf = CSRFProtect()
 
 # Khalti refuses web checkout payments under Rs 10.
 MINIMUM_PAISA = 1000
 
-# With no KHALTI_SECRET_KEY the shop talks to sandbox.py, started by `make run`.
-BUILTIN_SANDBOX_URL = "http://127.0.0.1:5001/api/v2/"
-BUILTIN_SANDBOX_KEY = "built-in-sandbox"
-
-PLACEHOLDER_SECRET_KEYS = {None, "", "change-me"}
-
 # Database ids are 32-bit; a larger number cannot name a product.
 MAX_ID = 2**31 - 1
 
-# Where each Khalti API sends buyers to pay; sandbox.py serves both itself.
-PAYMENT_PORTALS = {
-    khalti.PRODUCTION_BASE_URL: "https://pay.khalti.com",
-    khalti.SANDBOX_BASE_URL: "https://test-pay.khalti.com",
-}
-
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the shop: configuration, extensions, routes."""
+    """Build the shop: settings, extensions, the shop and the back office."""
     load_dotenv()
     app = Flask(__name__)
-    app.config.from_mapping(
-        SECRET_KEY=os.environ.get("SECRET_KEY"),
-        # A relative SQLite path ends up in the instance/ folder.
-        SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL", "sqlite:///shop.db"),
-        KHALTI_SECRET_KEY=os.environ.get("KHALTI_SECRET_KEY") or None,
-        KHALTI_BASE_URL=os.environ.get("KHALTI_BASE_URL") or None,
-        KHALTI_TIMEOUT=khalti.DEFAULT_TIMEOUT,
-        # The address buyers open, e.g. https://shop.example. When set, the
-        # return_url and website_url sent to Khalti are built on it, never on
-        # the request's Host header, which the client chooses.
-        SHOP_URL=os.environ.get("SHOP_URL") or None,
-        # How many proxies (nginx) in front of the shop to believe about the
-        # client's address, scheme and host (X-Forwarded-For/Proto/Host).
-        FORWARDED_ALLOW=int(os.environ.get("FORWARDED_ALLOW") or 0),
-        SESSION_COOKIE_SAMESITE="Lax",
-        # Set SESSION_COOKIE_SECURE=1 when the shop is served over HTTPS, so
-        # the browser never sends the session cookie over plain HTTP.
-        SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE") == "1",
-        # Where the back office counts failed logins. In memory, each process
-        # counts alone: with several workers use a shared store (redis://...).
-        RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
-    )
+    app.config.from_mapping(config.from_environment())
     app.config.update(test_config or {})
-    check_secret_key(app)
-    app.config["KHALTI_BASE_URL"] = khalti_base_url(app.config)
-    if app.config["SHOP_URL"]:
-        app.config["SHOP_URL"] = app.config["SHOP_URL"].rstrip("/")
-    app.config["CONTENT_SECURITY_POLICY"] = content_security_policy(
-        app.config["KHALTI_BASE_URL"]
-    )
+    config.finish(app)
     if proxies := app.config["FORWARDED_ALLOW"]:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
@@ -119,85 +79,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Each payment step is logged at INFO (see Order.record); Python's
     # default level, WARNING, would hide them.
     app.logger.setLevel(logging.INFO)
-    db.init_app(app)
-    with app.app_context():
-        if db.engine.dialect.name == "sqlite":
-            allow_concurrent_sqlite(db.engine, may_write)
+    database.init_app(app)
     csrf.init_app(app)
+    app.add_template_filter(format_npr, "npr")
     app.register_blueprint(bp)
-    # The back office calls this module's payment checks, so it is imported
-    # here, once they exist, rather than at the top.
-    import admin
-
     admin.init_app(app)
-    app.extensions["khalti_clients"] = threading.local()
+    commands.init_app(app)
     app.extensions["product_cards"] = {}  # see product_cards()
     return app
-
-
-def check_secret_key(app: Flask) -> None:
-    """Refuse to run a real shop with a missing or example SECRET_KEY.
-
-    It signs the session cookie, which holds the cart and proves who placed
-    an order. Only local development and tests may fall back to a fixed one.
-    """
-    if app.config["SECRET_KEY"] not in PLACEHOLDER_SECRET_KEYS:
-        return
-    if app.debug or app.testing:
-        app.config["SECRET_KEY"] = "dev"
-        return
-    raise RuntimeError(
-        "SECRET_KEY is not set. Copy .env.example to .env and set it to the"
-        " output of: python -c 'import secrets; print(secrets.token_hex())'"
-    )
-
-
-def khalti_base_url(config) -> str:
-    """KHALTI_BASE_URL spelled one way: lower-case host, ending in a slash.
-
-    People type it with or without the slash. The CSP and the sandbox banner
-    compare it with Khalti's known hosts, so it is normalised here, once,
-    and only this value is used. Empty means a sandbox.
-    """
-    url = config["KHALTI_BASE_URL"] or (
-        khalti.SANDBOX_BASE_URL if config["KHALTI_SECRET_KEY"] else BUILTIN_SANDBOX_URL
-    )
-    parts = urlsplit(url.strip())
-    path = parts.path if parts.path.endswith("/") else parts.path + "/"
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, "", ""))
-
-
-def is_production(config) -> bool:
-    """Whether real money moves: the shop talks to Khalti's production API."""
-    return config["KHALTI_BASE_URL"] == khalti.PRODUCTION_BASE_URL
-
-
-def may_write() -> bool:
-    """Whether the transaction about to start may write to the database.
-
-    Forms and commands may write. Pages fetched with GET only read, except
-    the return from Khalti once its lookup has been answered (verify_payment
-    says so in `g`): the transaction before the lookup only reads the order,
-    so it does not queue for SQLite's write lock behind other buyers.
-    """
-    if not has_request_context():
-        return True
-    return request.method != "GET" or g.get("writes_after_lookup", False)
-
-
-def content_security_policy(khalti_base_url: str) -> str:
-    """No inline script or style, no framing, forms only to us and Khalti.
-
-    form-action names Khalti's payment portal because checkout POSTs here
-    and we answer with a redirect there: browsers apply form-action to the
-    redirects that follow a form submission too.
-    """
-    api = urlsplit(khalti_base_url)
-    portal = PAYMENT_PORTALS.get(khalti_base_url, f"{api.scheme}://{api.netloc}")
-    return (
-        "default-src 'self'; img-src 'self' data:; object-src 'none';"
-        f" base-uri 'none'; frame-ancestors 'none'; form-action 'self' {portal}"
-    )
 
 
 @bp.after_app_request
@@ -213,36 +102,11 @@ def security_headers(response):
     return response
 
 
-def get_khalti() -> khalti.KhaltiClient:
-    """This worker thread's Khalti client, made on first use.
-
-    The client lives as long as the thread, so its connection to Khalti stays
-    open from one request to the next instead of paying for a new TCP and TLS
-    handshake on every payment. It is one per thread, not one for the whole
-    app, because requests.Session is not documented as thread-safe.
-    """
-    clients = current_app.extensions["khalti_clients"]
-    if not hasattr(clients, "client"):
-        config = current_app.config
-        clients.client = khalti.KhaltiClient(
-            config["KHALTI_SECRET_KEY"] or BUILTIN_SANDBOX_KEY,
-            config["KHALTI_BASE_URL"],
-            timeout=config["KHALTI_TIMEOUT"],
-        )
-    return clients.client
-
-
-@bp.app_template_filter("npr")
-def format_npr(paisa: int) -> str:
-    """123456 paisa -> "Rs 1,234.56". The only place paisa become rupees."""
-    return f"Rs {paisa // 100:,}.{paisa % 100:02d}"
-
-
 @bp.app_context_processor
 def layout_context() -> dict:
     return {
         "cart_count": sum(session_cart().values()),
-        "is_sandbox": not is_production(current_app.config),
+        "is_sandbox": not config.is_production(current_app.config),
         "has_orders": bool(session.get("orders")),
     }
 
@@ -279,58 +143,6 @@ class ProductForm(FlaskForm):
 
 class CartLineForm(ProductForm):
     quantity = IntegerField(validators=[InputRequired(), NumberRange(min=1)])
-
-
-RELOAD_CHECKOUT = "This form is out of date. Reload the checkout page and try again."
-
-
-def strip(value: str | None) -> str | None:
-    return value.strip() if value else value
-
-
-class CheckoutForm(FlaskForm):
-    # A fresh random token each time the form is shown. Submitting the same
-    # form again (a double click, a reload, the back button) carries the same
-    # token, which the orders table allows only once: see checkout().
-    checkout_token = HiddenField(
-        "Checkout form",
-        default=lambda: secrets.token_urlsafe(16),
-        validators=[
-            InputRequired(message=RELOAD_CHECKOUT),
-            Regexp(r"[A-Za-z0-9_-]{22}\Z", message=RELOAD_CHECKOUT),
-        ],
-    )
-    name = StringField(
-        "Full name",
-        filters=[strip],
-        validators=[
-            InputRequired(),
-            Length(max=100),
-            # Control characters have no place in a name, and PostgreSQL
-            # refuses to store a NUL.
-            Regexp(r"[^\x00-\x1f\x7f]*\Z", message="Use letters and spaces only."),
-        ],
-    )
-    email = EmailField(
-        "Email", filters=[strip], validators=[InputRequired(), Email(), Length(max=254)]
-    )
-    phone = TelField(
-        "Mobile number",
-        filters=[strip],
-        validators=[
-            InputRequired(),
-            Regexp(
-                r"9[78][0-9]{8}\Z",
-                message="Enter a 10-digit mobile number starting with 97 or 98.",
-            ),
-        ],
-    )
-
-
-def first_error(form: FlaskForm) -> str:
-    """The first problem of a form that failed to validate, with its label."""
-    field_name, errors = next(iter(form.errors.items()))
-    return f"{form[field_name].label.text}: {errors[0]}"
 
 
 def refuse(message: str, page, status: int = 400):
@@ -449,6 +261,47 @@ def remove_cart_line():
 
 # --- Checkout: create the order, then ask Khalti for a payment link ---------
 
+RELOAD_CHECKOUT = "This form is out of date. Reload the checkout page and try again."
+
+
+class CheckoutForm(FlaskForm):
+    # A fresh random token each time the form is shown. Submitting the same
+    # form again (a double click, a reload, the back button) carries the same
+    # token, which the orders table allows only once: see checkout().
+    checkout_token = HiddenField(
+        "Checkout form",
+        default=lambda: secrets.token_urlsafe(16),
+        validators=[
+            InputRequired(message=RELOAD_CHECKOUT),
+            Regexp(r"[A-Za-z0-9_-]{22}\Z", message=RELOAD_CHECKOUT),
+        ],
+    )
+    name = StringField(
+        "Full name",
+        filters=[strip],
+        validators=[
+            InputRequired(),
+            Length(max=100),
+            # Control characters have no place in a name, and PostgreSQL
+            # refuses to store a NUL.
+            Regexp(r"[^\x00-\x1f\x7f]*\Z", message="Use letters and spaces only."),
+        ],
+    )
+    email = EmailField(
+        "Email", filters=[strip], validators=[InputRequired(), Email(), Length(max=254)]
+    )
+    phone = TelField(
+        "Mobile number",
+        filters=[strip],
+        validators=[
+            InputRequired(),
+            Regexp(
+                r"9[78][0-9]{8}\Z",
+                message="Enter a 10-digit mobile number starting with 97 or 98.",
+            ),
+        ],
+    )
+
 
 def cart_problem(lines: list[CartLine]) -> str | None:
     """Why this cart cannot be checked out, or None."""
@@ -508,7 +361,11 @@ def checkout():
         db.session.rollback()
         return refuse(f"Sorry, {short.name} just sold out.", render_cart, 409)
     # The order is flushed: it has its id and its reference.
-    payload = initiate_payload(order)
+    payload = payments.initiate_payload(
+        order,
+        return_url=shop_url_for("shop.payment_return"),
+        website_url=shop_url_for("shop.catalog"),
+    )
     order.record(
         ("order_created", {"total_paisa": order.total_paisa}),
         ("initiate_request", payload),
@@ -590,72 +447,19 @@ def shop_url_for(endpoint: str) -> str:
     return url_for(endpoint, _external=True)
 
 
-def initiate_payload(order: Order) -> dict:
-    """What Khalti's initiate call needs to know about the order."""
-    return {
-        "return_url": shop_url_for("shop.payment_return"),
-        "website_url": shop_url_for("shop.catalog"),
-        "amount": order.total_paisa,  # paisa, never rupees
-        "purchase_order_id": order.purchase_order_id,
-        "purchase_order_name": ", ".join(item.name for item in order.items)[:100],
-        "customer_info": {
-            "name": order.customer_name,
-            "email": order.customer_email,
-            "phone": order.customer_phone,
-        },
-        # Khalti checks that the breakdown adds up to the amount exactly.
-        "amount_breakdown": [{"label": "Items", "amount": order.total_paisa}],
-        "product_details": [
-            {
-                "identity": str(item.product_id),
-                "name": item.name,
-                "unit_price": item.unit_price_paisa,
-                "quantity": item.quantity,
-                "total_price": item.line_total_paisa,
-            }
-            for item in order.items
-        ],
-    }
-
-
 def start_payment(order: Order, payload: dict):
-    """Ask Khalti for a payment link and send the buyer there.
-
-    The order and its stock are committed before Khalti is called, and the
-    pidx is committed before the redirect: whatever happens next, every
-    payment that exists at Khalti has an order row that can be looked up.
-    """
+    """Ask Khalti for a payment link and send the buyer there."""
     try:
-        payment = get_khalti().initiate(payload)
+        started = payments.start_payment(order, payload)
     except khalti.KhaltiError as exc:
-        return payment_not_started(order, exc)
-    started = order.move_to(
-        OrderStatus.AWAITING_PAYMENT,
-        steps=[("initiate_response", payment.raw)],
-        pidx=payment.pidx,
-        payment_url=payment.payment_url,
-        expires_at=payment.expires_at,
-    )
-    db.session.commit()
+        return payment_not_started(exc)
     if not started:
-        # Khalti answered so late that reconcile had given the order (and
-        # its stock) up: never send the buyer to pay for a failed order.
         abort(502, "Khalti took too long to start your payment. Nothing was charged.")
-    return redirect(payment.payment_url, code=303)
+    return redirect(order.payment_url, code=303)
 
 
-def payment_not_started(order: Order, exc: khalti.KhaltiError):
-    """Khalti refused or could not be reached: fail the order, free its stock."""
-    current_app.logger.warning(
-        "Initiate failed for %s: %s", order.purchase_order_id, exc
-    )
-    error = {"error": str(exc), "body": getattr(exc, "body", None)}
-    order.move_to(
-        OrderStatus.FAILED,
-        steps=[("initiate_error", error)],
-        failure_reason=str(exc),
-    )
-    db.session.commit()
+def payment_not_started(exc: khalti.KhaltiError):
+    """Khalti refused or could not be reached (the order is failed by now)."""
     if isinstance(exc, khalti.KhaltiAPIError) and exc.status_code == 400:
         status, message = 400, f"Khalti could not accept this payment: {exc}"
     else:
@@ -669,70 +473,6 @@ def payment_not_started(order: Order, exc: khalti.KhaltiError):
 
 
 # --- Coming back from Khalti: verify, never trust --------------------------
-
-# How each lookup status moves an order (compared case-insensitively, since
-# Khalti's own docs spell "Partially Refunded" two ways). Completed is
-# handled apart because it also needs the amount to match.
-STATUS_AFTER_LOOKUP = {
-    "initiated": OrderStatus.AWAITING_PAYMENT,
-    "pending": OrderStatus.PENDING,
-    "user canceled": OrderStatus.CANCELED,
-    "expired": OrderStatus.EXPIRED,
-    "refunded": OrderStatus.REFUNDED,
-    "partially refunded": OrderStatus.PARTIALLY_REFUNDED,
-    "failed": OrderStatus.FAILED,
-}
-
-
-def status_after_lookup(lookup: khalti.PaymentLookup, order: Order) -> OrderStatus:
-    """The order status that Khalti's lookup answer calls for."""
-    if lookup.status == "Completed":
-        # Completed for a different amount is not this order's payment in
-        # full: a person must look at it before anything ships.
-        if lookup.total_amount == order.total_paisa:
-            return OrderStatus.PAID
-        return OrderStatus.NEEDS_REVIEW
-    # Anything Khalti has not documented is held for a person to check.
-    return STATUS_AFTER_LOOKUP.get(lookup.status.casefold(), OrderStatus.NEEDS_REVIEW)
-
-
-def verify_payment(order: Order, callback: dict | None = None) -> bool:
-    """Look the order's payment up at Khalti and apply the answer.
-
-    Every path that settles a payment comes through here: the return from
-    Khalti (which passes the `callback` arguments it came with), the "Check
-    again" button and the reconcile command. The callback, the lookup's
-    answer and any status change are saved in one transaction, after the
-    lookup. Returns whether the order's status changed.
-
-    :raises khalti.KhaltiError: Khalti could not answer; nothing changed.
-    """
-    steps = [] if callback is None else [("callback", callback)]
-    pidx = order.pidx
-    db.session.commit()  # as in checkout: no transaction open on Khalti
-    g.writes_after_lookup = True  # see may_write
-    try:
-        lookup = get_khalti().lookup(pidx)
-    except khalti.KhaltiError as exc:
-        order.record(*steps, ("lookup_error", {"error": str(exc)}))
-        db.session.commit()
-        raise
-    steps.append(("lookup_response", lookup.raw))
-    changes = {"transaction_id": lookup.transaction_id} if lookup.transaction_id else {}
-    changed = order.move_to(status_after_lookup(lookup, order), steps=steps, **changes)
-    db.session.commit()
-    return changed
-
-
-def order_where(column, value: str, *options) -> Order:
-    """The order whose `column` (pidx or purchase_order_id) is `value`, or 404.
-
-    PostgreSQL rejects a string holding a NUL character with an error, not
-    a miss, and no id is that long: such values name no order.
-    """
-    if len(value) > 64 or "\x00" in value:
-        abort(404)
-    return db.one_or_404(select(Order).where(column == value).options(*options))
 
 
 def order_by_pidx(pidx: str) -> Order:
@@ -768,7 +508,7 @@ def check_again(purchase_order_id):
 
 def settle_and_show(order: Order, callback: dict | None = None):
     try:
-        changed = verify_payment(order, callback)
+        changed = payments.verify_payment(order, callback)
     except khalti.KhaltiError:
         return render_template("confirming.html", order=order), 502
     if changed and order.status == OrderStatus.PAID and placed_here(order):
@@ -903,154 +643,3 @@ def server_error(error):
         title="Something went wrong",
         message="Please try again in a moment.",
     ), 500
-
-
-# --- Command-line tools --------------------------------------------------------
-
-
-@bp.cli.command("init-db")
-def init_db():
-    """Create the tables and add the sample products (safe to run twice)."""
-    db.create_all()
-    added = seed_catalog()
-    click.echo(f"Database ready; {added} sample products added.")
-
-
-def deploy_findings(config) -> list[tuple[str, str]]:
-    """What check-deploy reports about a configuration: (level, message) pairs.
-
-    The README's go-live checklist, as code. It reads the configuration only.
-    (With the example's placeholder SECRET_KEY the app, so this command too,
-    does not even start: see check_secret_key.)
-    """
-    findings = []
-    if len(config["SECRET_KEY"]) < 32:
-        findings.append(("ERROR", "SECRET_KEY is shorter than 32 characters."))
-    shop_url = config["SHOP_URL"] or ""
-    if is_production(config):
-        if config["KHALTI_SECRET_KEY"] in (None, BUILTIN_SANDBOX_KEY):
-            findings.append(
-                (
-                    "ERROR",
-                    "KHALTI_SECRET_KEY is not your live key from admin.khalti.com.",
-                )
-            )
-        if not config["SESSION_COOKIE_SECURE"]:
-            findings.append(("ERROR", "SESSION_COOKIE_SECURE is off: set it to 1."))
-        if not shop_url.startswith("https://"):
-            findings.append(("ERROR", "SHOP_URL must be the shop's https:// address."))
-        if make_url(config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite":
-            findings.append(
-                ("ERROR", "DATABASE_URL is SQLite: use a server database (PostgreSQL).")
-            )
-    if shop_url.startswith("https://") and not config["FORWARDED_ALLOW"]:
-        findings.append(
-            (
-                "WARNING",
-                "FORWARDED_ALLOW is 0: behind a proxy the client address and"
-                " request.is_secure will be the proxy's.",
-            )
-        )
-    return findings
-
-
-@bp.cli.command("check-deploy")
-def check_deploy():
-    """Check the configuration for going live; exit 1 if anything is wrong.
-
-    It reads the settings only and connects to nothing.
-    """
-    config = current_app.config
-    findings = deploy_findings(config)
-    for level, message in findings:
-        click.echo(f"{level}: {message}")
-    host = "production" if is_production(config) else "sandbox"
-    click.echo(
-        f"{len(findings)} findings; Khalti API {config['KHALTI_BASE_URL']} ({host})."
-    )
-    if any(level == "ERROR" for level, _ in findings):
-        raise SystemExit(1)
-
-
-@bp.cli.command("reconcile")
-@click.option(
-    "--older-than",
-    "minutes",
-    default=0,
-    type=click.IntRange(min=0),
-    help="Only orders at least this many minutes old.",
-)
-@click.option(
-    "--paid-within",
-    "days",
-    default=None,
-    type=click.IntRange(min=1),
-    help="Also look up orders paid or partially refunded in the last DAYS days.",
-)
-def reconcile(minutes, days):
-    """Look up every unsettled order at Khalti and apply the answer.
-
-    Buyers who pay and close the tab never come back, and Khalti has no
-    webhook, so run this from cron every few minutes. Orders abandoned
-    before their payment started are failed, freeing their stock. With
-    --paid-within, run daily, refunds made on Khalti's dashboard reach
-    their orders too.
-    """
-    reconcile_orders(minutes, days, report=click.echo)
-
-
-def reconcile_orders(minutes: int = 0, days: int | None = None, *, report) -> None:
-    """The reconcile command's work; `report` gets one line per order.
-
-    A paid order counts as paid "in the last DAYS days" by when it was
-    placed: Khalti's payment links expire within an hour of that.
-    """
-    cutoff = now_utc() - timedelta(minutes=minutes)
-    wanted = and_(Order.status.in_(OPEN_STATUSES), Order.created_at <= cutoff)
-    if days:
-        recently_paid = and_(
-            Order.status.in_(REFUNDABLE_STATUSES),
-            Order.created_at >= now_utc() - timedelta(days=days),
-        )
-        wanted = or_(wanted, recently_paid)
-    orders = db.session.scalars(select(Order).where(wanted).order_by(Order.id)).all()
-    changed = failed = 0
-    for order in orders:
-        before = order.status
-        try:
-            moved = verify_payment(order)
-        except khalti.KhaltiError as exc:
-            failed += 1
-            report(f"{order.purchase_order_id}  {before}  lookup failed: {exc}")
-            continue
-        changed += moved
-        report(f"{order.purchase_order_id}  {before} -> {order.status}")
-    report(f"Checked {len(orders)} orders: {changed} changed, {failed} lookups failed.")
-    fail_abandoned_orders(cutoff, report)
-
-
-def fail_abandoned_orders(cutoff, report) -> None:
-    """Fail orders whose payment link never reached the buyer.
-
-    An order is `created` only while its initiate call is in flight, which
-    the client's timeout bounds. One still `created` after that belongs to a
-    shop process that died between asking Khalti and saving the answer: the
-    buyer never saw a payment page, so nobody can pay, and Khalti's payment
-    (if one was made) expires unpaid. Its items go back on the shelf.
-    """
-    budget = timedelta(seconds=sum(current_app.config["KHALTI_TIMEOUT"]))
-    orders = db.session.scalars(
-        select(Order)
-        .where(
-            Order.status == OrderStatus.CREATED,
-            Order.created_at <= min(cutoff, now_utc() - budget),
-        )
-        .order_by(Order.id)
-    ).all()
-    for order in orders:
-        order.move_to(
-            OrderStatus.FAILED,
-            failure_reason="The shop stopped before Khalti's payment link was saved.",
-        )
-        db.session.commit()
-        report(f"{order.purchase_order_id}  created -> {order.status}")

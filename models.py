@@ -6,112 +6,35 @@ uses. Every column that holds money says so in its name.
 
 import json
 import secrets
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from flask import current_app
 from flask_login import UserMixin
-from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
-    Engine,
     Enum,
     ForeignKey,
     Index,
     String,
     Text,
     case,
-    event,
     insert,
     select,
     text,
     update,
 )
 from sqlalchemy.orm import (
-    DeclarativeBase,
     Mapped,
     mapped_column,
     orm_insert_sentinel,
     relationship,
 )
 from sqlalchemy.orm.attributes import set_committed_value
+from werkzeug.exceptions import NotFound
 
-
-class Base(DeclarativeBase):
-    pass
-
-
-# expire_on_commit=False: after a commit, objects keep the values they had
-# instead of being reloaded, one SELECT per object, on their next use. The
-# shop commits before every Khalti call and uses the order again afterwards:
-# those reloads were 15% of a checkout's time and 30% of a return's. The
-# price: an object read in an earlier transaction of the same request may be
-# out of date. Status changes never trust it (Order.move_to's UPDATE checks
-# the status in the database), and code that must see what other requests
-# wrote since (a back office re-reading an order before acting on it) must
-# ask for it: db.session.refresh(obj), or a fresh SELECT.
-db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
-
-# How long a writer waits for another to finish before giving up.
-SQLITE_BUSY_TIMEOUT_S = 15
-
-
-def allow_concurrent_sqlite(engine: Engine, may_write: Callable[[], bool]) -> None:
-    """Let several processes (gunicorn workers) share one SQLite file.
-
-    - WAL journal: readers never wait for a writer, nor a writer for them.
-    - busy_timeout: a writer waits up to 15 s for another to finish instead
-      of failing at once with "database is locked".
-    - BEGIN IMMEDIATE when the transaction may write (`may_write()` says):
-      it takes the write lock when it starts. Otherwise a transaction that
-      read first and writes later (checkout reads the cart's products, then
-      inserts the order) gets SQLITE_BUSY at once, without waiting, when
-      another process wrote in between, since its snapshot is out of date.
-      The shop never holds a transaction open while it waits on Khalti, so
-      the lock is brief. Transactions that only read use a plain BEGIN and
-      never queue for the lock.
-
-    - One writer at a time per process: a thread about to write first waits
-      its turn on a lock, and wakes the moment the writer before it is done.
-      Waiting for SQLite's lock instead means sleeping in its busy handler,
-      whose naps grow to 100 ms however soon the lock is free: with 8 buyers
-      that made the slowest checkouts take a second. Only one thread per
-      process then waits in SQLite itself, for another process's writer.
-      The turn ends when the connection goes back to SQLAlchemy's pool,
-      after its COMMIT or ROLLBACK (the Session returns it after each
-      transaction). A thread still waiting after busy_timeout goes on to
-      SQLite, which then refuses with "database is locked", as before.
-
-    pysqlite would issue its own BEGIN; isolation_level = None hands that to
-    SQLAlchemy's "begin" event (the recipe in SQLAlchemy's SQLite docs).
-    """
-    writer_turn = threading.Lock()
-
-    @event.listens_for(engine, "connect")
-    def configure(dbapi_connection, _connection_record):
-        dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        milliseconds = int(SQLITE_BUSY_TIMEOUT_S * 1000)
-        dbapi_connection.execute(f"PRAGMA busy_timeout={milliseconds}")
-
-    @event.listens_for(engine, "begin")
-    def begin(connection):
-        if not may_write():
-            connection.exec_driver_sql("BEGIN")
-            return
-        # connection.info lives with the pooled connection until it is back.
-        if "writer_turn" not in connection.info and writer_turn.acquire(
-            timeout=SQLITE_BUSY_TIMEOUT_S
-        ):
-            connection.info["writer_turn"] = True
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    @event.listens_for(engine, "checkin")
-    def end_turn(_dbapi_connection, connection_record):
-        if connection_record.info.pop("writer_turn", False):
-            writer_turn.release()
+from database import db
 
 
 def enum_values(enum: type[StrEnum]) -> list[str]:
@@ -466,6 +389,17 @@ class PaymentEvent(db.Model):
         return json.loads(self.data)
 
 
+def order_where(column, value: str, *options) -> Order:
+    """The order whose `column` (pidx or purchase_order_id) is `value`, or 404.
+
+    PostgreSQL rejects a string holding a NUL character with an error, not
+    a miss, and no id is that long: such values name no order.
+    """
+    if len(value) > 64 or "\x00" in value:
+        raise NotFound()
+    return db.one_or_404(select(Order).where(column == value).options(*options))
+
+
 CATALOG = [
     # (slug, name, price in paisa, stock, description)
     (
@@ -541,6 +475,9 @@ def seed_catalog() -> int:
 
 
 # --- The back office (admin.py): staff accounts and refunds ------------------
+
+
+MIN_PASSWORD_LENGTH = 12
 
 
 class Staff(UserMixin, db.Model):

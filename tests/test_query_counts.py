@@ -35,7 +35,7 @@ STATEMENTS = {
     "order page": 3,
 }
 # On SQLite each transaction also sends its own BEGIN (see
-# models.allow_concurrent_sqlite): one per page, two for checkout and return;
+# database.allow_concurrent_sqlite): one per page, two for checkout and return;
 # and checkout locks no rows (SQLite has one writer at a time, and no FOR
 # UPDATE), so its SELECT ... FOR NO KEY UPDATE is not sent.
 STATEMENTS_BY_DATABASE = {
@@ -196,7 +196,7 @@ def test_each_page_sends_a_fixed_number_of_statements(big_shop, lines, past_orde
 
 def test_on_sqlite_only_transactions_that_write_wait_for_the_write_lock(big_shop):
     # BEGIN IMMEDIATE takes SQLite's one write lock up front (see
-    # models.allow_concurrent_sqlite). The return's first transaction only
+    # database.allow_concurrent_sqlite). The return's first transaction only
     # reads the order before the lookup: it must not queue behind writers.
     if database_name(big_shop.app) != "sqlite":
         pytest.skip("SQLite's BEGIN statements")

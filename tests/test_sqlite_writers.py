@@ -1,4 +1,4 @@
-"""On SQLite, a process's writers take turns (models.allow_concurrent_sqlite).
+"""On SQLite, a process's writers take turns (database.allow_concurrent_sqlite).
 
 A thread about to write waits on the process's lock rather than in SQLite's
 busy handler, and its turn ends when its connection goes back to the pool,
@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-import models
+import database
 from models import Order, Product, db
 
 # Far longer than any write here takes: a thread still blocked after this
@@ -138,7 +138,7 @@ def test_two_write_transactions_on_one_connection_take_one_turn(app):
 def test_a_writer_whose_turn_never_comes_gets_sqlites_own_refusal(
     make_app, monkeypatch
 ):
-    monkeypatch.setattr(models, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_S", 0.2)
     app = make_app()  # its connections wait 0.2 s in SQLite too
     failures = []
 

@@ -1,0 +1,155 @@
+"""The shop's command-line tools, run as `flask --app app <command>`.
+
+- `init-db`: create the tables and add the sample products;
+- `create-staff`: the first back office account (or a new password);
+- `reconcile`: settle the payments whose buyers never came back (cron);
+- `check-deploy`: the go-live checklist, as code.
+"""
+
+import re
+import sys
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import make_url, select
+from werkzeug.security import generate_password_hash
+
+from config import BUILTIN_SANDBOX_KEY, is_production
+from database import db
+from models import MIN_PASSWORD_LENGTH, Staff, seed_catalog
+from payments import reconcile_orders
+
+
+def init_app(app) -> None:
+    """Register the commands (called by `create_app`)."""
+    for command in (init_db, create_staff, reconcile, check_deploy):
+        app.cli.add_command(command)
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db():
+    """Create the tables and add the sample products (safe to run twice)."""
+    db.create_all()
+    added = seed_catalog()
+    click.echo(f"Database ready; {added} sample products added.")
+
+
+@click.command("create-staff")
+@click.argument("email")
+@with_appcontext
+def create_staff(email):
+    """Create a staff account, or set a new password for an existing one.
+
+    The password is read from standard input (its first line) when that is
+    not a terminal, so scripts can pipe it in; otherwise it is asked twice.
+    """
+    email = email.strip().lower()
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+", email) or len(email) > 254:
+        raise click.ClickException(f"{email!r} is not an email address.")
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.ClickException(
+            f"Refused: the password must be at least {MIN_PASSWORD_LENGTH}"
+            " characters long."
+        )
+    staff = db.session.scalar(select(Staff).where(Staff.email == email))
+    if staff is None:
+        db.session.add(
+            Staff(email=email, password_hash=generate_password_hash(password))
+        )
+        done = f"Created staff account {email}."
+    else:
+        staff.password_hash = generate_password_hash(password)
+        done = f"Set a new password for {email}."
+    db.session.commit()
+    click.echo(done)
+
+
+@click.command("reconcile")
+@click.option(
+    "--older-than",
+    "minutes",
+    default=0,
+    type=click.IntRange(min=0),
+    help="Only orders at least this many minutes old.",
+)
+@click.option(
+    "--paid-within",
+    "days",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Also look up orders paid or partially refunded in the last DAYS days.",
+)
+@with_appcontext
+def reconcile(minutes, days):
+    """Look up every unsettled order at Khalti and apply the answer.
+
+    Buyers who pay and close the tab never come back, and Khalti has no
+    webhook, so run this from cron every few minutes. Orders abandoned
+    before their payment started are failed, freeing their stock. With
+    --paid-within, run daily, refunds made on Khalti's dashboard reach
+    their orders too.
+    """
+    reconcile_orders(minutes, days, report=click.echo)
+
+
+def deploy_findings(config) -> list[tuple[str, str]]:
+    """What check-deploy reports about a configuration: (level, message) pairs.
+
+    The README's go-live checklist, as code. It reads the configuration only.
+    (With the example's placeholder SECRET_KEY the app, so this command too,
+    does not even start: see config.check_secret_key.)
+    """
+    findings = []
+    if len(config["SECRET_KEY"]) < 32:
+        findings.append(("ERROR", "SECRET_KEY is shorter than 32 characters."))
+    shop_url = config["SHOP_URL"] or ""
+    if is_production(config):
+        if config["KHALTI_SECRET_KEY"] in (None, BUILTIN_SANDBOX_KEY):
+            findings.append(
+                (
+                    "ERROR",
+                    "KHALTI_SECRET_KEY is not your live key from admin.khalti.com.",
+                )
+            )
+        if not config["SESSION_COOKIE_SECURE"]:
+            findings.append(("ERROR", "SESSION_COOKIE_SECURE is off: set it to 1."))
+        if not shop_url.startswith("https://"):
+            findings.append(("ERROR", "SHOP_URL must be the shop's https:// address."))
+        if make_url(config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite":
+            findings.append(
+                ("ERROR", "DATABASE_URL is SQLite: use a server database (PostgreSQL).")
+            )
+    if shop_url.startswith("https://") and not config["FORWARDED_ALLOW"]:
+        findings.append(
+            (
+                "WARNING",
+                "FORWARDED_ALLOW is 0: behind a proxy the client address and"
+                " request.is_secure will be the proxy's.",
+            )
+        )
+    return findings
+
+
+@click.command("check-deploy")
+@with_appcontext
+def check_deploy():
+    """Check the configuration for going live; exit 1 if anything is wrong.
+
+    It reads the settings only and connects to nothing.
+    """
+    config = current_app.config
+    findings = deploy_findings(config)
+    for level, message in findings:
+        click.echo(f"{level}: {message}")
+    host = "production" if is_production(config) else "sandbox"
+    click.echo(
+        f"{len(findings)} findings; Khalti API {config['KHALTI_BASE_URL']} ({host})."
+    )
+    if any(level == "ERROR" for level, _ in findings):
+        raise SystemExit(1)
