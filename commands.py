@@ -1,6 +1,6 @@
 """The shop's command-line tools, run as `flask --app app <command>`.
 
-- `init-db`: create the tables and add the sample products;
+- `init-db`: bring the tables up to date, and fill an empty catalog;
 - `create-staff`: the first back office account (or a new password);
 - `reconcile`: settle the payments whose buyers never came back (cron);
 - `check-deploy`: the go-live checklist, as code.
@@ -16,7 +16,7 @@ from sqlalchemy import make_url, select
 from werkzeug.security import generate_password_hash
 
 from config import BUILTIN_SANDBOX_KEY, is_production
-from database import db
+from database import SCHEMA_BEFORE_MIGRATIONS, db, upgrade_database
 from models import MIN_PASSWORD_LENGTH, Staff, seed_catalog
 from payments import reconcile_orders
 
@@ -30,8 +30,13 @@ def init_app(app) -> None:
 @click.command("init-db")
 @with_appcontext
 def init_db():
-    """Create the tables and add the sample products (safe to run twice)."""
-    db.create_all()
+    """Upgrade the tables to the newest migration; add the sample products
+    if the catalog is empty. Safe to run on every start."""
+    if upgrade_database():
+        click.echo(
+            "Found tables made before migrations: marked as revision"
+            f" {SCHEMA_BEFORE_MIGRATIONS}, then upgraded."
+        )
     added = seed_catalog()
     click.echo(f"Database ready; {added} sample products added.")
 

@@ -1,20 +1,37 @@
-"""The database connection: the SQLAlchemy object, and SQLite's locking.
+"""The database connection: the SQLAlchemy object, schema upgrades (Flask-
+Migrate), and SQLite's locking.
 
 Everything here is about how the shop talks to its database, never about
-what it stores (that is models.py). On PostgreSQL nothing below applies but
-the `db` object itself.
+what it stores (that is models.py). SQLite's locking does not apply to
+PostgreSQL.
 """
 
 import threading
+from pathlib import Path
 
+import flask_migrate
 from flask import g, has_request_context, request
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, MetaData, event, inspect
 from sqlalchemy.orm import DeclarativeBase
 
 
 class Base(DeclarativeBase):
-    pass
+    # Every constraint and index gets a predictable name, so a migration can
+    # drop or change it by that name, and SQLite's batch mode (which copies
+    # a table to alter it) can find constraints SQLite itself leaves unnamed.
+    # These are PostgreSQL's own default names: a database made before the
+    # shop had migrations already uses them.
+    metadata = MetaData(
+        naming_convention={
+            "pk": "%(table_name)s_pkey",
+            "uq": "%(table_name)s_%(column_0_name)s_key",
+            "fk": "%(table_name)s_%(column_0_name)s_fkey",
+            "ix": "ix_%(column_0_label)s",
+            "ck": "%(table_name)s_%(constraint_name)s_check",
+        }
+    )
 
 
 # expire_on_commit=False: after a commit, objects keep the values they had
@@ -27,6 +44,32 @@ class Base(DeclarativeBase):
 # wrote since (a back office re-reading an order before acting on it) must
 # ask for it: db.session.refresh(obj), or a fresh SELECT.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+# Schema changes are Alembic migrations in migrations/ (`flask db ...`).
+# render_as_batch: SQLite can alter little in place, so the migrations it
+# generates copy a table to change it, as Alembic's batch mode does.
+migrate = Migrate(
+    directory=str(Path(__file__).parent / "migrations"), render_as_batch=True
+)
+
+# The first migration: the schema `init-db` made before there were migrations.
+SCHEMA_BEFORE_MIGRATIONS = "0001"
+
+
+def upgrade_database() -> bool:
+    """Bring the database's tables up to the newest migration.
+
+    A database made before the shop had migrations holds the tables of the
+    first one but no alembic_version table saying so: it is marked as that
+    revision first, then upgraded like any other. Returns whether it was.
+    """
+    tables = inspect(db.engine).get_table_names()
+    made_before_migrations = "orders" in tables and "alembic_version" not in tables
+    if made_before_migrations:
+        flask_migrate.stamp(revision=SCHEMA_BEFORE_MIGRATIONS)
+    flask_migrate.upgrade()
+    return made_before_migrations
+
 
 # How long a writer waits for another to finish before giving up.
 SQLITE_BUSY_TIMEOUT_S = 15
@@ -109,6 +152,7 @@ def allow_concurrent_sqlite(engine: Engine) -> None:
 def init_app(app) -> None:
     """Connect the shop to its database (called by `create_app`)."""
     db.init_app(app)
+    migrate.init_app(app, db)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             allow_concurrent_sqlite(db.engine)

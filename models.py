@@ -455,23 +455,24 @@ CATALOG = [
 
 
 def seed_catalog() -> int:
-    """Add the sample products that are missing. Returns how many were added."""
-    existing = set(db.session.scalars(db.select(Product.slug)))
-    added = 0
+    """Add the sample products to an empty catalog. Returns how many were added.
+
+    A catalog with any product in it is the merchant's: left as it is.
+    """
+    if db.session.scalar(select(Product.id).limit(1)) is not None:
+        return 0
     for slug, name, price_paisa, stock, description in CATALOG:
-        if slug not in existing:
-            db.session.add(
-                Product(
-                    slug=slug,
-                    name=name,
-                    price_paisa=price_paisa,
-                    stock=stock,
-                    description=description,
-                )
+        db.session.add(
+            Product(
+                slug=slug,
+                name=name,
+                price_paisa=price_paisa,
+                stock=stock,
+                description=description,
             )
-            added += 1
+        )
     db.session.commit()
-    return added
+    return len(CATALOG)
 
 
 # --- The back office (admin.py): staff accounts and refunds ------------------

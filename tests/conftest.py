@@ -113,16 +113,22 @@ def database_url(tmp_path):
         return f"sqlite:///{tmp_path / 'shop.db'}"
     engine = create_engine(url)
     db.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     engine.dispose()
     return url
 
 
 @pytest.fixture
 def make_app(database_url, khalti_sandbox):
-    """Build a shop on an empty database, talking to the sandbox."""
+    """Build a shop on an empty database, talking to the sandbox.
+
+    Its tables are made from the models, and the sample products added,
+    unless create_tables=False (the tests of migrations make their own).
+    """
     apps = []
 
-    def make(**config):
+    def make(create_tables=True, **config):
         app = shop_module.create_app(
             {
                 "TESTING": True,
@@ -135,9 +141,10 @@ def make_app(database_url, khalti_sandbox):
                 **config,
             }
         )
-        with app.app_context():
-            db.create_all()
-            seed_catalog()
+        if create_tables:
+            with app.app_context():
+                db.create_all()
+                seed_catalog()
         apps.append(app)
         return app
 
