@@ -59,11 +59,13 @@ screenshots: $(VENV)/installed
 
 # Load on loopback for about 3 minutes, then a report; not part of `make test`.
 # wrk comes from Debian's packages. See docs/BENCHMARKS.md. On SQLite, or on
-# an empty database given as `make bench DATABASE_URL=...`; `make
+# an empty database given as `make bench DATABASE_URL=...`; with
+# COMPARE=DIR, another checkout measured beside this one; `make
 # bench-postgres` runs it on a throwaway PostgreSQL cluster (fsync on).
 bench: $(VENV)/installed
 	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
-	$(BIN)/python bench/run.py $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
+	$(BIN)/python bench/run.py $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)') \
+		$(if $(COMPARE),--compare-with '$(COMPARE)')
 
 bench-postgres: $(VENV)/installed
 	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }

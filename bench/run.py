@@ -18,6 +18,12 @@ own round, so a machine that gets busier halfway through moves both alike.
 Besides latency it reports the CPU time each server spent per request, read
 from /proc: that number hardly moves when other programs share the machine.
 
+With --compare-with DIR (`make bench COMPARE=DIR`), a second shop served
+from DIR, another checkout of this project (e.g. `git worktree add
+/tmp/before main`), runs beside this one on the same database, and its
+catalog, checkout, return and order page are measured in the same rounds:
+before and after a change, side by side, on a machine in the same state.
+
 Environment knobs: BENCH_SECONDS (per measured run, default 4), BENCH_ROUNDS
 (default 3), BENCH_CONNECTIONS (default 8, one per gunicorn thread).
 """
@@ -61,6 +67,14 @@ TOKEN_SLOT = "TOKENSLOT"
 FLOOR = "checkout floor (bench/floor.py)"
 # Which server answers each row, when it is not the shop.
 SERVER_OF_ROUTE = {"bare Flask": "bare Flask", FLOOR: "floor"}
+# The rows of the shop given with --compare-with start with this.
+COMPARED = "compared: "
+
+
+def server_of(route: str) -> str:
+    if route.startswith(COMPARED):
+        return "compared"
+    return SERVER_OF_ROUTE.get(route, "shop")
 
 
 def free_port() -> int:
@@ -69,14 +83,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def gunicorn(stack: ExitStack, app: str, workers: int, threads: int, env: dict):
-    """Serve `app` with gunicorn on a free port; return (url, master process)."""
+def gunicorn(
+    stack: ExitStack, app: str, workers: int, threads: int, env: dict, chdir=ROOT
+):
+    """Serve `app` from `chdir` with gunicorn on a free port; return (url, master)."""
     port = free_port()
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}"),
             *("--workers", str(workers), "--worker-class", "gthread"),
-            *("--threads", str(threads), "--chdir", str(ROOT)),
+            *("--threads", str(threads), "--chdir", str(chdir)),
         ],
         env=os.environ | env,
         stdout=subprocess.DEVNULL,
@@ -301,7 +317,13 @@ def main() -> None:
         "--database-url",
         help="an empty database for the shop (default: a fresh SQLite file)",
     )
-    database_url = parser.parse_args().database_url
+    parser.add_argument(
+        "--compare-with",
+        metavar="DIR",
+        help="another checkout of the shop, measured beside this one",
+    )
+    arguments = parser.parse_args()
+    database_url, compared_dir = arguments.database_url, arguments.compare_with
     rounds, single, notes = [], {}, {}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         database_url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -331,6 +353,11 @@ def main() -> None:
         floor_url, SERVERS["floor"] = gunicorn(
             stack, "bench.floor:app", WORKERS, THREADS, shop_env
         )
+        if compared_dir:
+            compared_url, SERVERS["compared"] = gunicorn(
+                stack, "app:create_app()", WORKERS, THREADS, shop_env, compared_dir
+            )
+            notes["compared"] = compared_dir
         memory = []
 
         def run_rounds(routes: dict[str, tuple[str, dict]]) -> None:
@@ -378,17 +405,18 @@ def main() -> None:
             "cookie": floor_buyer.cookie,
         }
         notes["warm"] = len(memory)  # every route has run once after this round
-        run_rounds(
-            {
-                "catalog (27 products)": (shop_url + "/", {}),
-                "cart, 1 line": (shop_url + "/cart", {"cookie": buyers[1].cookie}),
-                "cart, 20 lines": (shop_url + "/cart", {"cookie": buyers[20].cookie}),
-                "checkout POST (+ initiate)": (shop_url + "/checkout", checkout),
-                FLOOR: (floor_url + "/checkout", floor_checkout),
-                "return URL (+ lookup)": (return_url, mine),
-                "order page (paid)": (receipt.url, mine),
-            }
-        )
+        routes = {
+            "catalog (27 products)": (shop_url + "/", {}),
+            "cart, 1 line": (shop_url + "/cart", {"cookie": buyers[1].cookie}),
+            "cart, 20 lines": (shop_url + "/cart", {"cookie": buyers[20].cookie}),
+            "checkout POST (+ initiate)": (shop_url + "/checkout", checkout),
+            FLOOR: (floor_url + "/checkout", floor_checkout),
+            "return URL (+ lookup)": (return_url, mine),
+            "order page (paid)": (receipt.url, mine),
+        }
+        if compared_dir:
+            routes |= payment_routes(compared_url, prefix=COMPARED)
+        run_rounds(routes)
 
         # One buyer at a time: the shop's own time is its latency minus the
         # sandbox's answer time for the same call.
@@ -421,6 +449,30 @@ def main() -> None:
     out = ROOT / ".run" / f"bench-{notes['database']}.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(report)
+
+
+def payment_routes(shop_url: str, prefix: str) -> dict[str, tuple[str, dict]]:
+    """The catalog, a checkout, a return and a receipt of one buyer of `shop_url`."""
+    buyer = Buyer(shop_url)
+    buyer.fill_cart(3)
+    checkout = {
+        "method": "POST",
+        "body": buyer.checkout_form(),
+        "content_type": "application/x-www-form-urlencoded",
+        "cookie": buyer.cookie,
+    }
+    unpaid = urlsplit(buyer.check_out()).query
+    receipt = buyer.http.get(pay_at_sandbox(buyer.check_out()), timeout=10)
+    mine = {"cookie": buyer.cookie}
+    return {
+        prefix + "catalog (27 products)": (shop_url + "/", {}),
+        prefix + "checkout POST (+ initiate)": (shop_url + "/checkout", checkout),
+        prefix + "return URL (+ lookup)": (
+            f"{shop_url}/successfull-payment?{unpaid}",
+            mine,
+        ),
+        prefix + "order page (paid)": (receipt.url, mine),
+    }
 
 
 def check_every_checkout_placed_an_order(url: str, rounds, single) -> None:
@@ -479,8 +531,7 @@ def summarise(rounds: list[dict]) -> dict[str, dict]:
 
 
 def summarise_route(name: str, rounds: list[dict]) -> dict:
-    server = SERVER_OF_ROUTE.get(name, "shop")
-    cpu = [r[name]["cpu_ms"][server] for r in rounds]
+    cpu = [r[name]["cpu_ms"][server_of(name)] for r in rounds]
     bare_cpu = [r["bare Flask"]["cpu_ms"]["bare Flask"] for r in rounds]
     rps = [r[name]["rps"] for r in rounds]
     bare_rps = [r["bare Flask"]["rps"] for r in rounds]
@@ -592,10 +643,34 @@ def format_report(summary: dict, single: dict, notes: dict) -> str:
         f" {floor_row['cpu_x']:.1f}x bare Flask; the shop's checkout costs"
         f" {checkout['cpu_ms'] / floor_row['cpu_ms']:.1f}x the floor.",
     ]
+    if "compared" in notes:
+        lines += compared_lines(summary, notes["compared"])
     lines += ["", "The goals:", "", "| goal | measured | |", "|---|---|---|"]
     for goal, measured, met in goals(summary, notes):
         lines.append(f"| {goal} | {measured} | {'met' if met else '**not met**'} |")
     return "\n".join(lines) + "\n"
+
+
+def compared_lines(summary: dict, compared_dir: str) -> list[str]:
+    """This tree's routes beside the same routes of the --compare-with tree."""
+    lines = [
+        "",
+        f"Side by side with {compared_dir}, in the same rounds (CPU per request,"
+        " as a multiple of bare Flask's in each round; medians):",
+        "",
+        "| route | this tree | compared | this / compared | p99 ms, this / compared |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in summary:
+        if not name.startswith(COMPARED):
+            continue
+        ours, theirs = summary[name.removeprefix(COMPARED)], summary[name]
+        lines.append(
+            f"| {name.removeprefix(COMPARED)} | {ours['cpu_x']:.1f}x"
+            f" | {theirs['cpu_x']:.1f}x | {ours['cpu_x'] / theirs['cpu_x']:.2f}"
+            f" | {ours['p99_ms']:.1f} / {theirs['p99_ms']:.1f} |"
+        )
+    return lines
 
 
 if __name__ == "__main__":
