@@ -88,7 +88,7 @@ TEXT_WITH_LINES = Regexp(
 )
 
 
-class PictureError(ValueError):
+class PictureError(Exception):
     """An upload that is not a picture the shop can use; says why."""
 
 
