@@ -6,6 +6,7 @@ hidden, and every change is recorded with who made it.
 """
 
 import re
+from io import BytesIO
 
 import pytest
 
@@ -117,8 +118,6 @@ def test_bad_input_is_refused_and_adds_nothing(
 
 
 def test_a_text_field_sent_as_a_file_is_refused(back_office, app, client):
-    from io import BytesIO
-
     form = product_form()
     form["name"] = (BytesIO(b"Singing Bowl"), "name.txt")
     response = client.post("/admin/products/new", data=form)
