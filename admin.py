@@ -45,6 +45,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Re
 
 import khalti
 import payments
+import products
 from database import db
 from forms import first_error, strip
 from models import (
@@ -62,6 +63,8 @@ from models import (
 from money import format_npr, rupees_to_paisa
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+# Products (products.py) live under /admin/products, behind the same login.
+bp.register_blueprint(products.bp)
 login_manager = LoginManager()
 # Counts login attempts; the store is RATELIMIT_STORAGE_URI (see create_app).
 limiter = Limiter(key_func=get_remote_address)

@@ -22,6 +22,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_from_directory,
     session,
     url_for,
 )
@@ -34,7 +35,14 @@ from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from wtforms import EmailField, HiddenField, IntegerField, StringField, TelField
-from wtforms.validators import Email, InputRequired, Length, NumberRange, Regexp
+from wtforms.validators import (
+    Email,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+)
 
 import admin
 import commands
@@ -63,6 +71,10 @@ MINIMUM_PAISA = 1000
 
 # Database ids are 32-bit; a larger number cannot name a product.
 MAX_ID = 2**31 - 1
+
+# Product pictures get a new random name whenever they change, so a
+# browser may keep one for as long as it likes.
+PICTURE_MAX_AGE_S = 365 * 24 * 3600
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -151,7 +163,10 @@ def refuse(message: str, page, status: int = 400):
     return page(), status
 
 
-def quantity_problem(product: Product, quantity: int) -> str | None:
+def line_problem(product: Product, quantity: int) -> str | None:
+    """Why this many of `product` cannot be in a cart, or None."""
+    if not product.visible:
+        return f"{product.name} is no longer for sale."
     if quantity > product.stock:
         return f"Only {product.stock} of {product.name} left in stock."
     return None
@@ -162,8 +177,24 @@ def quantity_problem(product: Product, quantity: int) -> str | None:
 
 @bp.get("/")
 def catalog():
-    """List every product."""
+    """List every product on sale."""
     return render_template("catalog.html", product_cards=product_cards())
+
+
+@bp.app_template_global()
+def product_image(product: Product) -> str:
+    """The URL of a product's picture, or of its drawing when it has none."""
+    if product.picture:
+        return url_for("shop.picture", name=product.picture)
+    return url_for("static", filename=product.image)
+
+
+@bp.get("/pictures/<name>")
+def picture(name: str):
+    """A picture uploaded in the back office (nginx serves them when deployed)."""
+    return send_from_directory(
+        current_app.config["PICTURE_FOLDER"], name, max_age=PICTURE_MAX_AGE_S
+    )
 
 
 # Stands in for the buyer's CSRF token in the cached product cards. Jinja
@@ -179,14 +210,18 @@ def product_cards() -> Markup:
     together with the rows they show, and every visit reads the rows again
     (one SELECT of plain tuples, cheaper than loading Product objects): any
     write by anyone, this worker, another one or a person in a SQL shell, is
-    seen at once, and no page can show a wrong price or stock. The cards are
-    cached with a slot where each page puts its own buyer's CSRF token.
+    seen at once, and no page can show a wrong price or stock. The rows are
+    all of them, hidden products included, so hiding or showing one is seen
+    too. The cards are cached with a slot where each page puts its own
+    buyer's CSRF token.
     """
     rows = tuple(db.session.execute(select(Product.__table__).order_by(Product.id)))
     cache = current_app.extensions["product_cards"]
     cached_rows, cards = cache.get("latest", (None, None))
     if rows != cached_rows:
-        products = db.session.scalars(select(Product).order_by(Product.id))
+        products = db.session.scalars(
+            select(Product).where(Product.visible).order_by(Product.id)
+        )
         cards = Markup(
             render_template("_product_cards.html", products=products, token=TOKEN_SLOT)
         )
@@ -215,7 +250,7 @@ def add_to_cart():
     product = db.get_or_404(Product, form.product_id.data)
     cart = session_cart()
     quantity = cart.get(str(product.id), 0) + form.quantity.data
-    if problem := quantity_problem(product, quantity):
+    if problem := line_problem(product, quantity):
         return refuse(problem, catalog)
     save_cart(cart | {str(product.id): quantity})
     flash(f"Added {form.quantity.data} × {product.name} to your cart.", "success")
@@ -238,7 +273,7 @@ def update_cart_line():
     if str(form.product_id.data) not in cart:
         return refuse("That product is not in your cart.", render_cart, 404)
     product = db.get_or_404(Product, form.product_id.data)
-    if problem := quantity_problem(product, form.quantity.data):
+    if problem := line_problem(product, form.quantity.data):
         return refuse(problem, render_cart)
     save_cart(cart | {str(product.id): form.quantity.data})
     flash(f"Updated {product.name}.", "success")
@@ -290,6 +325,12 @@ class CheckoutForm(FlaskForm):
     email = EmailField(
         "Email", filters=[strip], validators=[InputRequired(), Email(), Length(max=254)]
     )
+    # The total the page showed, sent back with the form: the buyer pays
+    # that total or is asked again (see checkout()). Optional: a form sent
+    # by a script, or by a page opened before it existed, is not checked.
+    total_paisa = HiddenField(
+        validators=[Optional(), Regexp(r"[0-9]{1,12}\Z", message=RELOAD_CHECKOUT)]
+    )
     phone = TelField(
         "Mobile number",
         filters=[strip],
@@ -313,7 +354,7 @@ def cart_problem(lines: list[CartLine]) -> str | None:
             " Add a little more to your cart."
         )
     for line in lines:
-        if problem := quantity_problem(line.product, line.quantity):
+        if problem := line_problem(line.product, line.quantity):
             return problem
     return None
 
@@ -336,10 +377,15 @@ def checkout():
             return repeated_checkout(form.checkout_token.data)
         return refuse(problem, render_cart)
     if not details_ok:
-        status = 400 if form.is_submitted() else 200
-        return render_template(
-            "checkout.html", form=form, lines=lines, total_paisa=cart_total_paisa(lines)
-        ), status
+        return render_checkout(form, lines, 400 if form.is_submitted() else 200)
+    if shown := price_change(form, lines):
+        flash(
+            f"A price changed while you were checking out: the total is now"
+            f" {format_npr(cart_total_paisa(lines))}, not {format_npr(shown)}."
+            " Check it, then pay again.",
+            "error",
+        )
+        return render_checkout(form, lines, 409)
 
     token = form.checkout_token.data
     order = Order.from_cart(
@@ -359,7 +405,14 @@ def checkout():
         return repeated_checkout(token)
     if short := order.reserve_stock():
         db.session.rollback()
-        return refuse(f"Sorry, {short.name} just sold out.", render_cart, 409)
+        # Read again: hidden or sold out since the cart was checked above?
+        db.session.refresh(short)
+        return refuse(
+            line_problem(short, order.quantities()[short.id])
+            or f"Sorry, {short.name} just sold out.",
+            render_cart,
+            409,
+        )
     # The order is flushed: it has its id and its reference.
     payload = payments.initiate_payload(
         order,
@@ -377,6 +430,23 @@ def checkout():
     db.session.commit()
     remember_order(order.purchase_order_id)
     return start_payment(order, payload)
+
+
+def render_checkout(form: CheckoutForm, lines: list[CartLine], status: int):
+    """The checkout page, carrying the total it shows for the buyer to pay."""
+    total = cart_total_paisa(lines)
+    form.total_paisa.data = str(total)
+    return render_template(
+        "checkout.html", form=form, lines=lines, total_paisa=total
+    ), status
+
+
+def price_change(form: CheckoutForm, lines: list[CartLine]) -> int | None:
+    """The total the form showed, if the cart's total is no longer that."""
+    if not form.total_paisa.data:
+        return None
+    shown = int(form.total_paisa.data)
+    return shown if shown != cart_total_paisa(lines) else None
 
 
 def placed_with(form: CheckoutForm) -> bool:

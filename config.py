@@ -45,6 +45,9 @@ def from_environment() -> dict:
         # Where the back office counts failed logins. In memory, each process
         # counts alone: with several workers use a shared store (redis://...).
         RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Where product pictures uploaded in the back office are kept (the
+        # shop writes them; nginx may serve them). Default: instance/pictures.
+        PICTURE_FOLDER=os.environ.get("PICTURE_FOLDER") or None,
     )
 
 
@@ -53,6 +56,8 @@ def finish(app) -> None:
     check_secret_key(app)
     config = app.config
     config["KHALTI_BASE_URL"] = khalti_base_url(config)
+    if not config["PICTURE_FOLDER"]:
+        config["PICTURE_FOLDER"] = os.path.join(app.instance_path, "pictures")
     if config["SHOP_URL"]:
         config["SHOP_URL"] = config["SHOP_URL"].rstrip("/")
     config["CONTENT_SECURITY_POLICY"] = content_security_policy(

@@ -20,9 +20,11 @@ from sqlalchemy import (
     String,
     Text,
     case,
+    delete,
     insert,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.orm import (
@@ -93,15 +95,70 @@ RELEASES_STOCK = frozenset(
 
 class Product(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    # Names the sample product this row was made from (`seed_catalog` finds
+    # them by it) and its drawing in static/img. Products made in the back
+    # office have none: nothing needs them by a name that may not change.
+    slug: Mapped[str | None] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(Text)
     price_paisa: Mapped[int]
     stock: Mapped[int]
+    # Shown in the catalog, or hidden from buyers (and from their carts).
+    visible: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # The file name of its picture in PICTURE_FOLDER, as the shop wrote it.
+    picture: Mapped[str | None] = mapped_column(String(64))
 
     @property
     def image(self) -> str:
-        return f"img/{self.slug}.svg"
+        """The drawing in static/ shown when the product has no picture."""
+        return f"img/{self.slug}.svg" if self.slug else "img/placeholder.svg"
+
+    def change_if_stock_is(self, stock_shown: int, values: dict) -> bool:
+        """Save `values` (column: value) if the stock is still `stock_shown`.
+
+        Buyers take and give back stock all the time, so a staff member's
+        form may show a stock that is no longer true by the time it is saved.
+        One conditional UPDATE ... WHERE stock = shown: if a buyer moved the
+        stock in between, it updates nothing and the caller says so, rather
+        than overwrite the buyer's change (a lost update). The other columns
+        must still hold what this object loaded too, so that the old values
+        recorded with the change are the ones it replaced. Returns whether
+        the row changed; the caller commits.
+        """
+        loaded = {column: getattr(self, column) for column in values}
+        changed = db.session.execute(
+            update(Product)
+            .where(
+                Product.id == self.id,
+                Product.stock == stock_shown,
+                *(getattr(Product, column) == old for column, old in loaded.items()),
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return changed.rowcount == 1
+
+    def delete_if_never_ordered(self) -> bool:
+        """Delete this product if no order holds it. Returns whether it did.
+
+        Orders point at their products, so a product anyone ordered stays
+        (staff hide it instead). The check and the delete are one statement;
+        an order placed at the same moment makes the foreign key refuse the
+        delete, which the caller takes as a no. Its change records stay,
+        detached, so the deletion and what led to it remain on file.
+        """
+        db.session.execute(
+            update(ProductChange)
+            .where(ProductChange.product_id == self.id)
+            .values(product_id=None)
+        )
+        deleted = db.session.execute(
+            delete(Product).where(
+                Product.id == self.id,
+                ~select(OrderItem.id).where(OrderItem.product_id == self.id).exists(),
+            )
+        )
+        return deleted.rowcount == 1
 
 
 @dataclass(frozen=True)
@@ -275,14 +332,16 @@ class Order(db.Model):
         of a row another transaction changed waits for it to commit, then
         checks its WHERE against the new stock, so check and change stay one
         step. It returns the ids of the products it could take from; the first
-        product missing from them ran short, and the caller then rolls the
-        whole transaction back. Two statements whatever the number of lines.
+        product missing from them ran short (or was hidden), and the caller
+        then rolls the whole transaction back. Two statements whatever the
+        number of lines.
         """
         wanted = self.lock_products()
         quantity = case(wanted, value=Product.id)
         taken = db.session.scalars(
             update(Product)
-            .where(Product.id.in_(wanted), Product.stock >= quantity)
+            # A product hidden since the buyer's cart was checked is not sold.
+            .where(Product.id.in_(wanted), Product.visible, Product.stock >= quantity)
             .values(stock=Product.stock - quantity)
             .returning(Product.id)
             # Product objects already loaded keep their old stock until the
@@ -547,3 +606,38 @@ class Refund(db.Model):
         )
         db.session.refresh(self)
         return moved.rowcount == 1
+
+
+class ProductChange(db.Model):
+    """One change a staff member made to a product, shown on its edit page."""
+
+    __tablename__ = "product_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Empty once the product is deleted: the record of what happened stays.
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id"), index=True)
+    staff_email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    # JSON: {column: [old, new]} for each column that changed. Old is null
+    # for a new product, new is null for a deleted one.
+    changes: Mapped[str] = mapped_column(Text)
+
+    @classmethod
+    def of(cls, product_id: int | None, staff_email: str, old: dict, new: dict):
+        """The change from `old` to `new` (column: value), or None if none."""
+        changes = {
+            column: [old.get(column), value]
+            for column, value in new.items()
+            if old.get(column) != value
+        }
+        if not changes:
+            return None
+        return cls(
+            product_id=product_id,
+            staff_email=staff_email,
+            changes=json.dumps(changes),
+        )
+
+    @property
+    def fields(self) -> dict[str, list]:
+        return json.loads(self.changes)

@@ -120,7 +120,7 @@ def database_url(tmp_path):
 
 
 @pytest.fixture
-def make_app(database_url, khalti_sandbox):
+def make_app(database_url, khalti_sandbox, tmp_path):
     """Build a shop on an empty database, talking to the sandbox.
 
     Its tables are made from the models, and the sample products added,
@@ -138,6 +138,7 @@ def make_app(database_url, khalti_sandbox):
                 "KHALTI_SECRET_KEY": None,
                 "KHALTI_BASE_URL": khalti_sandbox.api_url,
                 "KHALTI_TIMEOUT": (2, 2),
+                "PICTURE_FOLDER": str(tmp_path / "pictures"),
                 **config,
             }
         )

@@ -47,6 +47,7 @@ class ServedShop:
                 "KHALTI_SECRET_KEY": None,
                 "KHALTI_BASE_URL": khalti_base_url,
                 "KHALTI_TIMEOUT": (2, 5),
+                "PICTURE_FOLDER": str(database.parent / "pictures"),
             }
         )
         with self.app.app_context():
