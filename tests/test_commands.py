@@ -8,7 +8,7 @@ from models import OrderStatus, Product, db
 
 
 def test_init_db_is_safe_to_run_twice(make_app):
-    app = make_app()
+    app = make_app(create_tables=False)
     runner = app.test_cli_runner()
     first = runner.invoke(args=["init-db"])
     second = runner.invoke(args=["init-db"])
