@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, HiddenField, PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, Regexp
 
 import khalti
 import payments
@@ -59,7 +59,7 @@ from models import (
     now_utc,
     order_where,
 )
-from money import format_npr, rupees_to_paisa
+from money import format_npr, paisa_to_rupees, rupees_to_paisa
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 login_manager = LoginManager()
@@ -362,7 +362,7 @@ def orders_csv():
             order.customer_email,
             order.customer_phone,
             order.total_paisa,
-            f"{order.total_paisa // 100}.{order.total_paisa % 100:02d}",
+            paisa_to_rupees(order.total_paisa),
             order.pidx,
             order.transaction_id,
             refunded,
@@ -380,15 +380,14 @@ def orders_csv():
 
 class RefundForm(FlaskForm):
     token = HiddenField(validators=[InputRequired(), Length(max=64)])
+    # Always typed: an empty amount is a mistake, never "everything". The
+    # "Refund everything left" button sends the remainder as its amount.
     amount = StringField(
         "Amount in rupees",
         filters=[strip],
         validators=[
-            Optional(),
-            Regexp(
-                r"[0-9]{1,7}(\.[0-9]{1,2})?\Z",
-                message="Enter rupees like 12.50, or leave it empty for everything.",
-            ),
+            InputRequired(message="Enter the amount to refund, like 12.50."),
+            Regexp(r"[0-9]{1,7}(\.[0-9]{1,2})?\Z", message="Enter rupees like 12.50."),
         ],
     )
     reason = StringField("Reason", filters=[strip], validators=[Length(max=500)])
@@ -458,7 +457,8 @@ def refundable_paisa(order: Order) -> int:
     return paid_paisa(order) - gone
 
 
-def render_order(order: Order, status: int = 200):
+def render_order(order: Order, status: int = 200, refund_form=None):
+    """The order's page; `refund_form` is a refused one, shown as it was typed."""
     refunds = db.session.scalars(
         select(Refund).where(Refund.order_id == order.id).order_by(Refund.id)
     ).all()
@@ -470,7 +470,8 @@ def render_order(order: Order, status: int = 200):
         may_refund=may_refund(order),
         may_accept=may_accept(order),
         refundable_paisa=refundable_paisa(order),
-        refund_form=RefundForm(token=secrets.token_urlsafe(24), formdata=None),
+        refund_form=refund_form
+        or RefundForm(token=secrets.token_urlsafe(24), formdata=None),
         accept_form=AcceptForm(formdata=None),
     ), status
 
@@ -489,6 +490,18 @@ def refuse(order: Order, message: str, status: int = 400):
     db.session.rollback()
     flash(message, "error")
     return render_order(load_order(order.purchase_order_id), status)
+
+
+def refuse_amount(order: Order, form: RefundForm, message: str | None = None):
+    """Give the refund form back as typed, the message next to the amount.
+
+    Nothing was claimed (the rollback drops the Refund row), so the same
+    token may be sent again once the amount is fixed.
+    """
+    db.session.rollback()
+    if message:
+        form.amount.errors = [message]
+    return render_order(load_order(order.purchase_order_id), 400, form)
 
 
 def show(order: Order):
@@ -598,13 +611,15 @@ def refund(purchase_order_id):
     order = load_order(purchase_order_id)
     form = RefundForm()
     if not form.validate():
+        if form.amount.errors:
+            return refuse_amount(order, form)
         return refuse(order, first_error(form))
-    wanted = rupees_to_paisa(form.amount.data) if form.amount.data else None
+    amount = rupees_to_paisa(form.amount.data)
     staff_email = current_user.email
     claim = Refund(
         order_id=order.id,
         token=form.token.data,
-        amount_paisa=wanted or 0,
+        amount_paisa=amount,
         staff_email=staff_email,
         reason=form.reason.data or "",
     )
@@ -620,13 +635,9 @@ def refund(purchase_order_id):
     if not may_refund(order):
         return refuse(order, "This order cannot be refunded in its current state.")
     left = refundable_paisa(order)
-    amount = left if wanted is None else wanted
     if not 0 < amount <= left:
-        return refuse(
-            order,
-            f"Refund between Rs 0.01 and {format_npr(left)}; nothing was sent.",
-        )
-    claim.amount_paisa = amount
+        message = f"Refund between Rs 0.01 and {format_npr(left)}; nothing was sent."
+        return refuse_amount(order, form, message)
     order.record(
         (
             "refund_request",

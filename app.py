@@ -53,7 +53,7 @@ from models import (
     cart_total_paisa,
     order_where,
 )
-from money import format_npr
+from money import format_npr, paisa_to_rupees
 
 bp = Blueprint("shop", __name__)
 csrf = CSRFProtect()
@@ -82,6 +82,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     database.init_app(app)
     csrf.init_app(app)
     app.add_template_filter(format_npr, "npr")
+    app.add_template_filter(paisa_to_rupees, "rupees")
     app.register_blueprint(bp)
     admin.init_app(app)
     commands.init_app(app)
