@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import secrets
+import time
 from datetime import datetime, timedelta
 from functools import cache
 from urllib.parse import urlsplit
@@ -67,6 +68,8 @@ login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address)
 
 ORDERS_PER_PAGE = 50
+# A staff login ends after this, even in a browser left open.
+STAFF_LOGIN_HOURS = 12
 CHART_DAYS = 14
 # After this many failed logins for one email, even the right password waits.
 FAILED_LOGINS_PER_EMAIL = "5 per 15 minutes"
@@ -89,8 +92,24 @@ def init_app(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def load_staff(staff_id: str) -> Staff | None:
-    return db.session.get(Staff, int(staff_id)) if staff_id.isdecimal() else None
+def load_staff(session_id: str) -> Staff | None:
+    """The staff member a session names, if that session has not ended.
+
+    The cookie holds "id.version" (Staff.get_id). A logout, a new password
+    or a disabled account raises the version in the database, so every copy
+    of an older cookie, on every server, names no one from then on. A login
+    lasts STAFF_LOGIN_HOURS, whatever the cookie says.
+    """
+    staff_id, _, version = session_id.partition(".")
+    if not (staff_id.isdecimal() and version.isdecimal()):
+        return None
+    logged_in_at = session.get("staff_logged_in_at", 0)
+    if not time.time() - logged_in_at < STAFF_LOGIN_HOURS * 3600:
+        return None
+    staff = db.session.get(Staff, int(staff_id))
+    if staff is None or not staff.active or staff.session_version != int(version):
+        return None
+    return staff
 
 
 @login_manager.unauthorized_handler
@@ -138,7 +157,8 @@ def dummy_hash() -> str:
 def staff_with_password(email: str, password: str) -> Staff | None:
     staff = db.session.scalar(select(Staff).where(Staff.email == email))
     good = check_password_hash(staff.password_hash if staff else dummy_hash(), password)
-    return staff if staff and good else None
+    # A disabled account gets the same answer as a wrong password.
+    return staff if staff and good and staff.active else None
 
 
 def safe_next(target: str | None) -> str:
@@ -181,12 +201,15 @@ def login():
     # A fresh session: whatever an attacker planted in the old one is gone.
     session.clear()
     login_user(staff)
+    session["staff_logged_in_at"] = int(time.time())
     return redirect(safe_next(request.args.get("next")), code=303)
 
 
 @bp.post("/logout")
 def logout():
-    """Log out and forget the session."""
+    """Log out: end this session and every copy of it (see load_staff)."""
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You are logged out.", "info")

@@ -42,6 +42,9 @@ def init_db():
 def create_staff(email):
     """Create a staff account, or set a new password for an existing one.
 
+    A new password ends every session of that account, and enables it again
+    if it was disabled: this is also the way back in for a locked-out owner.
+
     The password is read from standard input (its first line) when that is
     not a terminal, so scripts can pipe it in; otherwise it is asked twice.
     """
@@ -64,8 +67,10 @@ def create_staff(email):
         )
         done = f"Created staff account {email}."
     else:
-        staff.password_hash = generate_password_hash(password)
-        done = f"Set a new password for {email}."
+        staff.set_password(password)
+        staff.active = True
+        staff.must_change_password = False
+        done = f"Set a new password for {email}; its sessions are ended."
     db.session.commit()
     click.echo(done)
 

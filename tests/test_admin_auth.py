@@ -39,7 +39,9 @@ def test_create_staff_for_an_existing_email_sets_a_new_password(app, client):
     office = BackOffice(app, client)
     office.create_staff()
     result = office.create_staff(password="a-brand-new-password")
-    assert result.output == f"Set a new password for {STAFF_EMAIL}.\n"
+    assert result.output == (
+        f"Set a new password for {STAFF_EMAIL}; its sessions are ended.\n"
+    )
     assert staff_count(app) == 1
     assert office.log_in().status_code == 401
     assert office.log_in(password="a-brand-new-password").status_code == 303
