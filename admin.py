@@ -39,13 +39,14 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Regexp
 
 import khalti
 import payments
+import staff
 from database import db
 from forms import first_error, strip
 from models import (
@@ -63,12 +64,16 @@ from models import (
 from money import format_npr, paisa_to_rupees, rupees_to_paisa
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+# Staff accounts (/admin/staff), nested so this blueprint's checks cover them.
+bp.register_blueprint(staff.bp)
 login_manager = LoginManager()
 # Counts failed logins; the store is RATELIMIT_STORAGE_URI (see create_app).
 # Its headers give every refused attempt a Retry-After: when to try again.
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 
 ORDERS_PER_PAGE = 50
+# No list here comes near a million pages of 50.
+MAX_PAGE = 1_000_000
 # A staff login ends after this, even in a browser left open.
 STAFF_LOGIN_HOURS = 12
 CHART_DAYS = 14
@@ -132,8 +137,17 @@ def require_staff():
     One check for the whole blueprint, so a new page cannot forget it. A
     buyer's session holds a cart and orders, never a staff id: anonymous here.
     """
-    if request.endpoint != "admin.login" and not current_user.is_authenticated:
+    if request.endpoint == "admin.login":
+        return None
+    if not current_user.is_authenticated:
         return login_manager.unauthorized()
+    # A password someone else chose is changed before anything else.
+    if current_user.must_change_password and request.endpoint not in (
+        "admin.staff.change_password",
+        "admin.logout",
+    ):
+        flash("Choose your own password first.", "info")
+        return redirect(url_for("admin.staff.change_password"), code=303)
     return None
 
 
@@ -343,12 +357,21 @@ def filtered_orders():
     return query
 
 
+def page_of(query):
+    """The ?page= asked for, 50 rows a page; past the end is a 404.
+
+    A page number beyond any list is a 404 before the database sees it: its
+    OFFSET would overflow the database's 64-bit integer (a 500 otherwise).
+    """
+    if request.args.get("page", 1, type=int) > MAX_PAGE:
+        abort(404)
+    return db.paginate(query, per_page=ORDERS_PER_PAGE, max_per_page=ORDERS_PER_PAGE)
+
+
 @bp.get("/orders")
 def orders():
     """Every order, 50 a page, with a status filter and a search box."""
-    page = db.paginate(
-        filtered_orders(), per_page=ORDERS_PER_PAGE, max_per_page=ORDERS_PER_PAGE
-    )
+    page = page_of(filtered_orders())
     return render_template(
         "admin/orders.html",
         page=page,
@@ -415,6 +438,60 @@ def orders_csv():
         out.getvalue(),
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=orders.csv"},
+    )
+
+
+# --- The refund list and its CSV ------------------------------------------------
+
+
+def all_refunds():
+    """Every refund, newest first, with its order in the same statement."""
+    return (
+        select(Refund)
+        .join(Refund.order)
+        .options(contains_eager(Refund.order))
+        .order_by(Refund.id.desc())
+    )
+
+
+@bp.get("/refunds")
+def refunds():
+    """Every refund staff asked Khalti for, 50 a page, newest first."""
+    return render_template("admin/refunds.html", page=page_of(all_refunds()))
+
+
+REFUNDS_CSV_HEADER = [
+    "asked_at_utc",
+    "reference",
+    "amount_paisa",
+    "amount_rupees",
+    "state",
+    "staff",
+    "reason",
+]
+
+
+@bp.get("/refunds.csv")
+def refunds_csv():
+    """Every refund, as CSV."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(REFUNDS_CSV_HEADER)
+    for refund in db.session.scalars(all_refunds()):
+        row = [
+            refund.created_at.isoformat(timespec="seconds"),
+            refund.order.purchase_order_id,
+            refund.amount_paisa,
+            paisa_to_rupees(refund.amount_paisa),
+            refund.state,
+            refund.staff_email,
+            refund.reason,
+        ]
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=refunds.csv"},
     )
 
 

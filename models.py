@@ -570,6 +570,8 @@ class Refund(db.Model):
     khalti_answer: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
 
+    order: Mapped[Order] = relationship()
+
     def move_to(self, target: RefundState, answer: dict) -> bool:
         """Settle the refund, once: a conditional UPDATE from requested/unknown.
 

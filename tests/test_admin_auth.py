@@ -18,6 +18,14 @@ ADMIN_URLS = [
     ("POST", "/admin/orders/<ref>/refund"),
     ("POST", "/admin/orders/<ref>/accept"),
     ("POST", "/admin/logout"),
+    ("GET", "/admin/refunds"),
+    ("GET", "/admin/refunds.csv"),
+    ("GET", "/admin/staff"),
+    ("POST", "/admin/staff"),
+    ("POST", "/admin/staff/1/disable"),
+    ("POST", "/admin/staff/1/enable"),
+    ("GET", "/admin/staff/password"),
+    ("POST", "/admin/staff/password"),
 ]
 
 

@@ -355,3 +355,54 @@ def test_an_order_in_review_can_be_refunded_what_khalti_took(app, shop, back_off
     [refund] = refunds(app, order)
     assert refund.amount_paisa == order.total_paisa - 50
     assert shop.order(order.purchase_order_id).status == OrderStatus.REFUNDED
+
+
+def test_the_refund_list_is_newest_first_with_who_and_why(app, shop, back_office):
+    first = shop.buy()
+    second = shop.buy()
+    assert back_office.refund(first, "10", reason="Late").status_code == 303
+    assert back_office.refund(second, "20", reason="=cmd()").status_code == 303
+
+    page = back_office.client.get("/admin/refunds")
+
+    assert page.status_code == 200
+    rows = re.findall(r'data-refund-paisa="(\d+)"', page.text)
+    assert rows == ["2000", "1000"]
+    assert page.text.index(second.purchase_order_id) < page.text.index(
+        first.purchase_order_id
+    )
+    assert "staff@example.com" in page.text and "Late" in page.text
+    csv_lines = back_office.client.get("/admin/refunds.csv").text.splitlines()
+    assert csv_lines[0] == (
+        "asked_at_utc,reference,amount_paisa,amount_rupees,state,staff,reason"
+    )
+    assert csv_lines[1].endswith(
+        f",{second.purchase_order_id},2000,20.00,succeeded,staff@example.com,'=cmd()"
+    )
+    assert len(csv_lines) == 3
+
+
+def test_the_refund_list_pages_by_50_and_a_huge_page_is_404(app, shop, back_office):
+    order = shop.buy()
+    with app.app_context():
+        db.session.add_all(
+            Refund(
+                order_id=order.id,
+                token=f"t{n}",
+                amount_paisa=1,
+                staff_email="staff@example.com",
+                state=RefundState.FAILED,
+            )
+            for n in range(51)
+        )
+        db.session.commit()
+    first = back_office.client.get("/admin/refunds")
+    assert first.text.count("data-refund-state=") == 50
+    assert "page 1 of 2" in first.text
+    assert (
+        back_office.client.get("/admin/refunds?page=2").text.count("data-refund-state=")
+        == 1
+    )
+    assert back_office.client.get("/admin/refunds?page=3").status_code == 404
+    huge = back_office.client.get(f"/admin/refunds?page={10**30}")
+    assert huge.status_code == 404
