@@ -617,11 +617,20 @@ def healthz():
 # --- Errors ------------------------------------------------------------------
 
 
+def error_page(code: int, title: str, message: str):
+    """An error page in the layout of the half of the site it happened in.
+
+    Under /admin/ it is the back office's, with a way back to the dashboard
+    or the login; everywhere else the shop's, with a way back to the cart.
+    """
+    in_back_office = request.path == "/admin" or request.path.startswith("/admin/")
+    template = "admin/error.html" if in_back_office else "error.html"
+    return render_template(template, code=code, title=title, message=message), code
+
+
 @bp.app_errorhandler(HTTPException)
 def http_error(error: HTTPException):
-    return render_template(
-        "error.html", code=error.code, title=error.name, message=error.description
-    ), error.code
+    return error_page(error.code, error.name, error.description)
 
 
 @bp.app_errorhandler(CSRFError)
@@ -630,17 +639,10 @@ def csrf_error(error: CSRFError):
         "This form has expired or did not come from this site."
         " Reload the page and try again."
     )
-    return render_template(
-        "error.html", code=400, title="Form expired", message=message
-    ), 400
+    return error_page(400, "Form expired", message)
 
 
 @bp.app_errorhandler(500)
 def server_error(error):
     db.session.rollback()
-    return render_template(
-        "error.html",
-        code=500,
-        title="Something went wrong",
-        message="Please try again in a moment.",
-    ), 500
+    return error_page(500, "Something went wrong", "Please try again in a moment.")
