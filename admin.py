@@ -15,6 +15,7 @@ order's status. The refund call alone never marks an order refunded.
 import csv
 import io
 import json
+import re
 import secrets
 import time
 from datetime import datetime, timedelta
@@ -281,6 +282,21 @@ def paid_per_day(days: int) -> list[tuple[str, int]]:
     return [(date, totals.get(date, 0)) for date in dates]
 
 
+def refunded_since(first_day) -> dict[str, int]:
+    """Refunds Khalti confirmed, per UTC day they were asked, from `first_day`."""
+    day = func.date(Refund.created_at)
+    totals = db.session.execute(
+        select(day, func.sum(Refund.amount_paisa))
+        .where(
+            Refund.created_at >= datetime.combine(first_day, datetime.min.time()),
+            Refund.state == RefundState.SUCCEEDED,
+        )
+        .group_by(day)
+    ).all()
+    # SQLite's date() gives text, PostgreSQL's a date: compare as text.
+    return {str(date): paisa for date, paisa in totals}
+
+
 def orders_needing_a_person(limit: int = 100) -> list[Order]:
     """Orders held for review, pending at Khalti, or unpaid past their link."""
     orders = db.session.scalars(
@@ -315,11 +331,15 @@ def dashboard(reconcile_report: list[str] | None = None):
         ).all()
     )
     days = paid_per_day(CHART_DAYS)
+    week = [date for date, _ in days[-7:]]
+    refunded = refunded_since(datetime.fromisoformat(week[0]).date())
     return render_template(
         "admin/dashboard.html",
         counts={status: counts.get(status, 0) for status in OrderStatus},
         paid_today=days[-1][1],
         paid_week=sum(paisa for _, paisa in days[-7:]),
+        refunded_today=refunded.get(week[-1], 0),
+        refunded_week=sum(refunded.values()),
         chart=bar_chart(days),
         attention=orders_needing_a_person(),
         reconcile_report=reconcile_report,
@@ -346,15 +366,28 @@ def filtered_orders():
             abort(400, f"There is no order status {status[:40]!r}.")
         query = query.where(Order.status == status)
     if q := request.args.get("q", "").strip()[:254].replace("\x00", ""):
-        query = query.where(
-            or_(
-                Order.purchase_order_id == q,
-                Order.pidx == q,
-                Order.transaction_id == q,
-                Order.customer_email.icontains(q, autoescape=True),
-            )
-        )
+        query = query.where(matching(q))
     return query
+
+
+def matching(q: str):
+    """What the search box finds: one condition, so one statement per page.
+
+    References are read aloud, so their case is ignored; names and emails
+    match in part, whatever the case; a phone number matches with its spaces
+    and dashes left out, as people type it.
+    """
+    conditions = [
+        func.lower(Order.purchase_order_id) == q.lower(),
+        Order.pidx == q,
+        Order.transaction_id == q,
+        Order.customer_email.icontains(q, autoescape=True),
+        Order.customer_name.icontains(q, autoescape=True),
+    ]
+    digits = re.sub(r"[\s-]", "", q)
+    if digits.isdecimal():
+        conditions.append(Order.customer_phone.contains(digits, autoescape=True))
+    return or_(*conditions)
 
 
 def page_of(query):
