@@ -49,7 +49,7 @@ import khalti
 import payments
 import staff
 from database import db
-from forms import first_error, strip
+from forms import first_error, no_nul, strip
 from models import (
     OPEN_STATUSES,
     REFUNDABLE_STATUSES,
@@ -160,8 +160,8 @@ def no_store(response):
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[InputRequired()])
+    email = EmailField("Email", validators=[InputRequired(), Length(max=254), no_nul])
+    password = PasswordField("Password", validators=[InputRequired(), no_nul])
 
 
 def login_email() -> str:

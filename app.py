@@ -90,6 +90,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+@bp.before_app_request
+def refuse_files():
+    """No form of the shop or the back office takes a file.
+
+    Flask-WTF gives a form's fields the request's file parts too, so a field
+    sent as a file would reach the code as a file object, not text, and fail
+    there (a 500). Refused here at once, for every form.
+    """
+    if request.files:
+        abort(400, "This form takes no files.")
+
+
 @bp.after_app_request
 def security_headers(response):
     """Headers every page carries, error pages included."""

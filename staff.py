@@ -22,13 +22,10 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import EqualTo, InputRequired, Length, Regexp
 
 from database import db
-from forms import strip
+from forms import no_nul, strip
 from models import MIN_PASSWORD_LENGTH, Staff
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
-
-# Characters a WTForms field may hold: PostgreSQL refuses NUL in text.
-NO_NUL = Regexp(r"[^\x00]*\Z", message="That is not a valid value.")
 
 
 class AddStaffForm(FlaskForm):
@@ -38,18 +35,19 @@ class AddStaffForm(FlaskForm):
         validators=[
             InputRequired(),
             Length(max=254),
+            no_nul,
             Regexp(r"[^@\s]+@[^@\s]+\Z", message="Enter an email address."),
         ],
     )
 
 
 class ChangePasswordForm(FlaskForm):
-    current = PasswordField("Current password", validators=[InputRequired(), NO_NUL])
+    current = PasswordField("Current password", validators=[InputRequired(), no_nul])
     new = PasswordField(
         "New password",
         validators=[
             InputRequired(),
-            NO_NUL,
+            no_nul,
             Length(
                 min=MIN_PASSWORD_LENGTH,
                 max=200,
