@@ -4,6 +4,8 @@ import time
 
 from conftest import BackOffice
 
+from models import Staff, db
+
 CUSTOMER_CSV = "/admin/orders.csv"
 
 
@@ -52,3 +54,17 @@ def test_a_cookie_from_before_the_version_existed_names_no_one(app, back_office)
     with back_office.client.session_transaction() as session:
         session["_user_id"] = "1"  # what the cookie held before: the bare id
     assert back_office.client.get("/admin/").status_code == 303
+
+
+def test_create_staff_enables_a_disabled_account_again(app, back_office):
+    back_office.create_staff("ram@example.com")
+    with app.app_context():
+        ram = db.session.scalar(
+            db.select(Staff).where(Staff.email == "ram@example.com")
+        )
+        ram_id = ram.id
+    assert back_office.client.post(f"/admin/staff/{ram_id}/disable").status_code == 303
+    ram = BackOffice(app, app.test_client())
+    assert ram.log_in("ram@example.com").status_code == 401
+    back_office.create_staff("ram@example.com", "ram-new-password-1")
+    assert ram.log_in("ram@example.com", "ram-new-password-1").status_code == 303

@@ -146,6 +146,39 @@ def order_in_review(page, staff_page, shop, sandbox):
     expect(staff_page.get_by_role("button", name="Accept as paid")).to_be_visible()
 
 
+def refund_list(page, staff_page, shop, sandbox):
+    reference = buy(page, shop, sandbox)
+    log_in(staff_page, shop)
+    open_order(staff_page, reference)
+    refund(staff_page, "50")
+    staff_page.get_by_role("link", name="Refunds", exact=True).click()
+    expect(staff_page.locator("[data-refund-state]")).to_have_count(1)
+
+
+def staff_list_with_a_new_account(page, staff_page, shop, sandbox):
+    log_in(staff_page, shop)
+    staff_page.get_by_role("link", name="Staff", exact=True).click()
+    staff_page.get_by_label("Email").fill("ram@example.com")
+    staff_page.get_by_role("button", name="Add").click()
+    expect(staff_page.locator("[data-one-time-password]")).to_be_visible()
+
+
+def password_refused(page, staff_page, shop, sandbox):
+    log_in(staff_page, shop)
+    staff_page.get_by_role("link", name="Change my password").click()
+    staff_page.get_by_label("Current password").fill("not-my-password")
+    staff_page.get_by_label("New password", exact=True).fill("short")
+    staff_page.get_by_label("New password again").fill("short")
+    staff_page.get_by_role("button", name="Change my password").click()
+    expect(staff_page.get_by_label("New password", exact=True)).to_be_focused()
+
+
+def back_office_404(page, staff_page, shop, sandbox):
+    log_in(staff_page, shop)
+    staff_page.goto(f"{shop.url}/admin/no-such-page")
+    expect(staff_page.get_by_role("link", name="Back to the dashboard")).to_be_visible()
+
+
 ADMIN_PAGES = [
     login_page,
     login_refused,
@@ -155,6 +188,10 @@ ADMIN_PAGES = [
     paid_order,
     refund_refused,
     order_in_review,
+    refund_list,
+    staff_list_with_a_new_account,
+    password_refused,
+    back_office_404,
 ]
 
 
