@@ -42,6 +42,7 @@ def test_a_new_account_gets_a_one_time_password_shown_once(app, back_office, cap
     caplog.set_level("DEBUG")
     added = add(back_office, " Ram@Example.com ")
     assert added.status_code == 200
+    assert added.headers["Cache-Control"] == "no-store"
     password = one_time_password(added)
     assert len(password) >= 12
     assert password not in back_office.client.get("/admin/staff").text
