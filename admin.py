@@ -612,13 +612,13 @@ def refundable_paisa(order: Order) -> int:
 
 def render_order(order: Order, status: int = 200, refund_form=None):
     """The order's page; `refund_form` is a refused one, shown as it was typed."""
-    refunds = db.session.scalars(
+    order_refunds = db.session.scalars(
         select(Refund).where(Refund.order_id == order.id).order_by(Refund.id)
     ).all()
     return render_template(
         "admin/order.html",
         order=order,
-        refunds=refunds,
+        refunds=order_refunds,
         timeline=[(event, event.payload) for event in order.events],
         may_refund=may_refund(order),
         may_accept=may_accept(order),
