@@ -13,9 +13,10 @@ $(VENV)/installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# A private .env with a random SECRET_KEY, made once from the example.
+# A private .env with a random SECRET_KEY, made once from the example. Mode
+# 0600 from the start (umask): its SECRET_KEY can sign a staff session.
 .env:
-	sed "s/^SECRET_KEY=.*/SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex())')/" .env.example > .env
+	umask 077 && sed "s/^SECRET_KEY=.*/SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex())')/" .env.example > .env
 
 # The demo's staff account gets a new random password on every run: no
 # password is fixed anywhere.

@@ -15,7 +15,9 @@ order's status. The refund call alone never marks an order refunded.
 import csv
 import io
 import json
+import re
 import secrets
+import time
 from datetime import datetime, timedelta
 from functools import cache
 from urllib.parse import urlsplit
@@ -38,16 +40,17 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, HiddenField, PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, Regexp
 
 import khalti
 import payments
 import products
+import staff
 from database import db
-from forms import first_error, strip
+from forms import first_error, no_nul, strip
 from models import (
     OPEN_STATUSES,
     REFUNDABLE_STATUSES,
@@ -60,21 +63,33 @@ from models import (
     now_utc,
     order_where,
 )
-from money import format_npr, rupees_to_paisa
+from money import format_npr, paisa_to_rupees, rupees_to_paisa
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 # Products (products.py) live under /admin/products, behind the same login.
 bp.register_blueprint(products.bp)
+# Staff accounts (/admin/staff), nested so this blueprint's checks cover them.
+bp.register_blueprint(staff.bp)
 login_manager = LoginManager()
-# Counts login attempts; the store is RATELIMIT_STORAGE_URI (see create_app).
-limiter = Limiter(key_func=get_remote_address)
+# Counts failed logins; the store is RATELIMIT_STORAGE_URI (see create_app).
+# Its headers give every refused attempt a Retry-After: when to try again.
+limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 
 ORDERS_PER_PAGE = 50
+# No list here comes near a million pages of 50.
+MAX_PAGE = 1_000_000
+# A staff login ends after this, even in a browser left open.
+STAFF_LOGIN_HOURS = 12
 CHART_DAYS = 14
-# After this many failed logins for one email, even the right password waits.
-FAILED_LOGINS_PER_EMAIL = "5 per 15 minutes"
-LOGINS_PER_ADDRESS = "30 per 15 minutes"
-TOO_MANY_LOGINS = "Too many login attempts. Wait 15 minutes, then try again."
+# Failed logins are counted three ways. Per email *and* address, so someone
+# else's wrong guesses never refuse a staff member's right password from
+# their own address; per address, so one address cannot try many emails; and
+# per email across all addresses, generously, to slow guessing spread over
+# many addresses without locking the merchant out.
+FAILED_LOGINS_PER_EMAIL_AND_ADDRESS = "5 per 15 minutes"
+FAILED_LOGINS_PER_ADDRESS = "30 per 15 minutes"
+FAILED_LOGINS_PER_EMAIL = "50 per hour"
+TOO_MANY_LOGINS = "Too many login attempts. Try again later (see Retry-After)."
 
 # Spreadsheets run a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -92,8 +107,24 @@ def init_app(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def load_staff(staff_id: str) -> Staff | None:
-    return db.session.get(Staff, int(staff_id)) if staff_id.isdecimal() else None
+def load_staff(session_id: str) -> Staff | None:
+    """The staff member a session names, if that session has not ended.
+
+    The cookie holds "id.version" (Staff.get_id). A logout, a new password
+    or a disabled account raises the version in the database, so every copy
+    of an older cookie, on every server, names no one from then on. A login
+    lasts STAFF_LOGIN_HOURS, whatever the cookie says.
+    """
+    staff_id, _, version = session_id.partition(".")
+    if not (staff_id.isdecimal() and version.isdecimal()):
+        return None
+    logged_in_at = session.get("staff_logged_in_at", 0)
+    if not time.time() - logged_in_at < STAFF_LOGIN_HOURS * 3600:
+        return None
+    staff = db.session.get(Staff, int(staff_id))
+    if staff is None or not staff.active or staff.session_version != int(version):
+        return None
+    return staff
 
 
 @login_manager.unauthorized_handler
@@ -110,8 +141,17 @@ def require_staff():
     One check for the whole blueprint, so a new page cannot forget it. A
     buyer's session holds a cart and orders, never a staff id: anonymous here.
     """
-    if request.endpoint != "admin.login" and not current_user.is_authenticated:
+    if request.endpoint == "admin.login":
+        return None
+    if not current_user.is_authenticated:
         return login_manager.unauthorized()
+    # A password someone else chose is changed before anything else.
+    if current_user.must_change_password and request.endpoint not in (
+        "admin.staff.change_password",
+        "admin.logout",
+    ):
+        flash("Choose your own password first.", "info")
+        return redirect(url_for("admin.staff.change_password"), code=303)
     return None
 
 
@@ -123,8 +163,8 @@ def no_store(response):
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[InputRequired()])
+    email = EmailField("Email", validators=[InputRequired(), Length(max=254), no_nul])
+    password = PasswordField("Password", validators=[InputRequired(), no_nul])
 
 
 def login_email() -> str:
@@ -141,7 +181,8 @@ def dummy_hash() -> str:
 def staff_with_password(email: str, password: str) -> Staff | None:
     staff = db.session.scalar(select(Staff).where(Staff.email == email))
     good = check_password_hash(staff.password_hash if staff else dummy_hash(), password)
-    return staff if staff and good else None
+    # A disabled account gets the same answer as a wrong password.
+    return staff if staff and good and staff.active else None
 
 
 def safe_next(target: str | None) -> str:
@@ -159,16 +200,30 @@ def safe_next(target: str | None) -> str:
     return dashboard if parts.scheme or parts.netloc else target
 
 
+def login_email_and_address() -> str:
+    return f"{login_email()} from {get_remote_address()}"
+
+
+def failed(response) -> bool:
+    """Only failures count; once a limit is full, every attempt is refused
+    up front, the right password included, until the window moves on."""
+    return response.status_code == 401
+
+
+def count_failures(limit: str, key_func):
+    return limiter.limit(
+        limit,
+        key_func=key_func,
+        methods=["POST"],
+        deduct_when=failed,
+        error_message=TOO_MANY_LOGINS,
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(LOGINS_PER_ADDRESS, methods=["POST"], error_message=TOO_MANY_LOGINS)
-@limiter.limit(
-    FAILED_LOGINS_PER_EMAIL,
-    key_func=login_email,
-    methods=["POST"],
-    # Only failures count; once 5 have, every attempt is refused up front.
-    deduct_when=lambda response: response.status_code == 401,
-    error_message=TOO_MANY_LOGINS,
-)
+@count_failures(FAILED_LOGINS_PER_EMAIL_AND_ADDRESS, login_email_and_address)
+@count_failures(FAILED_LOGINS_PER_ADDRESS, get_remote_address)
+@count_failures(FAILED_LOGINS_PER_EMAIL, login_email)
 def login():
     """The staff login form."""
     form = LoginForm()
@@ -184,12 +239,15 @@ def login():
     # A fresh session: whatever an attacker planted in the old one is gone.
     session.clear()
     login_user(staff)
+    session["staff_logged_in_at"] = int(time.time())
     return redirect(safe_next(request.args.get("next")), code=303)
 
 
 @bp.post("/logout")
 def logout():
-    """Log out and forget the session."""
+    """Log out: end this session and every copy of it (see load_staff)."""
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You are logged out.", "info")
@@ -227,6 +285,21 @@ def paid_per_day(days: int) -> list[tuple[str, int]]:
     return [(date, totals.get(date, 0)) for date in dates]
 
 
+def refunded_since(first_day) -> dict[str, int]:
+    """Refunds Khalti confirmed, per UTC day they were asked, from `first_day`."""
+    day = func.date(Refund.created_at)
+    totals = db.session.execute(
+        select(day, func.sum(Refund.amount_paisa))
+        .where(
+            Refund.created_at >= datetime.combine(first_day, datetime.min.time()),
+            Refund.state == RefundState.SUCCEEDED,
+        )
+        .group_by(day)
+    ).all()
+    # SQLite's date() gives text, PostgreSQL's a date: compare as text.
+    return {str(date): paisa for date, paisa in totals}
+
+
 def orders_needing_a_person(limit: int = 100) -> list[Order]:
     """Orders held for review, pending at Khalti, or unpaid past their link."""
     orders = db.session.scalars(
@@ -261,11 +334,15 @@ def dashboard(reconcile_report: list[str] | None = None):
         ).all()
     )
     days = paid_per_day(CHART_DAYS)
+    week = [date for date, _ in days[-7:]]
+    refunded = refunded_since(datetime.fromisoformat(week[0]).date())
     return render_template(
         "admin/dashboard.html",
         counts={status: counts.get(status, 0) for status in OrderStatus},
         paid_today=days[-1][1],
         paid_week=sum(paisa for _, paisa in days[-7:]),
+        refunded_today=refunded.get(week[-1], 0),
+        refunded_week=sum(refunded.values()),
         chart=bar_chart(days),
         attention=orders_needing_a_person(),
         reconcile_report=reconcile_report,
@@ -292,23 +369,45 @@ def filtered_orders():
             abort(400, f"There is no order status {status[:40]!r}.")
         query = query.where(Order.status == status)
     if q := request.args.get("q", "").strip()[:254].replace("\x00", ""):
-        query = query.where(
-            or_(
-                Order.purchase_order_id == q,
-                Order.pidx == q,
-                Order.transaction_id == q,
-                Order.customer_email.icontains(q, autoescape=True),
-            )
-        )
+        query = query.where(matching(q))
     return query
+
+
+def matching(q: str):
+    """What the search box finds: one condition, so one statement per page.
+
+    References are read aloud, so their case is ignored; names and emails
+    match in part, whatever the case; a phone number matches with its spaces
+    and dashes left out, as people type it.
+    """
+    conditions = [
+        func.lower(Order.purchase_order_id) == q.lower(),
+        Order.pidx == q,
+        Order.transaction_id == q,
+        Order.customer_email.icontains(q, autoescape=True),
+        Order.customer_name.icontains(q, autoescape=True),
+    ]
+    digits = re.sub(r"[\s-]", "", q)
+    if digits.isdecimal():
+        conditions.append(Order.customer_phone.contains(digits, autoescape=True))
+    return or_(*conditions)
+
+
+def page_of(query):
+    """The ?page= asked for, 50 rows a page; past the end is a 404.
+
+    A page number beyond any list is a 404 before the database sees it: its
+    OFFSET would overflow the database's 64-bit integer (a 500 otherwise).
+    """
+    if request.args.get("page", 1, type=int) > MAX_PAGE:
+        abort(404)
+    return db.paginate(query, per_page=ORDERS_PER_PAGE, max_per_page=ORDERS_PER_PAGE)
 
 
 @bp.get("/orders")
 def orders():
     """Every order, 50 a page, with a status filter and a search box."""
-    page = db.paginate(
-        filtered_orders(), per_page=ORDERS_PER_PAGE, max_per_page=ORDERS_PER_PAGE
-    )
+    page = page_of(filtered_orders())
     return render_template(
         "admin/orders.html",
         page=page,
@@ -365,7 +464,7 @@ def orders_csv():
             order.customer_email,
             order.customer_phone,
             order.total_paisa,
-            f"{order.total_paisa // 100}.{order.total_paisa % 100:02d}",
+            paisa_to_rupees(order.total_paisa),
             order.pidx,
             order.transaction_id,
             refunded,
@@ -378,20 +477,73 @@ def orders_csv():
     )
 
 
+# --- The refund list and its CSV ------------------------------------------------
+
+
+def all_refunds():
+    """Every refund, newest first, with its order in the same statement."""
+    return (
+        select(Refund)
+        .join(Refund.order)
+        .options(contains_eager(Refund.order))
+        .order_by(Refund.id.desc())
+    )
+
+
+@bp.get("/refunds")
+def refunds():
+    """Every refund staff asked Khalti for, 50 a page, newest first."""
+    return render_template("admin/refunds.html", page=page_of(all_refunds()))
+
+
+REFUNDS_CSV_HEADER = [
+    "asked_at_utc",
+    "reference",
+    "amount_paisa",
+    "amount_rupees",
+    "state",
+    "staff",
+    "reason",
+]
+
+
+@bp.get("/refunds.csv")
+def refunds_csv():
+    """Every refund, as CSV."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(REFUNDS_CSV_HEADER)
+    for refund in db.session.scalars(all_refunds()):
+        row = [
+            refund.created_at.isoformat(timespec="seconds"),
+            refund.order.purchase_order_id,
+            refund.amount_paisa,
+            paisa_to_rupees(refund.amount_paisa),
+            refund.state,
+            refund.staff_email,
+            refund.reason,
+        ]
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=refunds.csv"},
+    )
+
+
 # --- One order, and what staff can do with it ------------------------------------
 
 
 class RefundForm(FlaskForm):
     token = HiddenField(validators=[InputRequired(), Length(max=64)])
+    # Always typed: an empty amount is a mistake, never "everything". The
+    # "Refund everything left" button sends the remainder as its amount.
     amount = StringField(
         "Amount in rupees",
         filters=[strip],
         validators=[
-            Optional(),
-            Regexp(
-                r"[0-9]{1,7}(\.[0-9]{1,2})?\Z",
-                message="Enter rupees like 12.50, or leave it empty for everything.",
-            ),
+            InputRequired(message="Enter the amount to refund, like 12.50."),
+            Regexp(r"[0-9]{1,7}(\.[0-9]{1,2})?\Z", message="Enter rupees like 12.50."),
         ],
     )
     reason = StringField("Reason", filters=[strip], validators=[Length(max=500)])
@@ -461,19 +613,21 @@ def refundable_paisa(order: Order) -> int:
     return paid_paisa(order) - gone
 
 
-def render_order(order: Order, status: int = 200):
-    refunds = db.session.scalars(
+def render_order(order: Order, status: int = 200, refund_form=None):
+    """The order's page; `refund_form` is a refused one, shown as it was typed."""
+    order_refunds = db.session.scalars(
         select(Refund).where(Refund.order_id == order.id).order_by(Refund.id)
     ).all()
     return render_template(
         "admin/order.html",
         order=order,
-        refunds=refunds,
+        refunds=order_refunds,
         timeline=[(event, event.payload) for event in order.events],
         may_refund=may_refund(order),
         may_accept=may_accept(order),
         refundable_paisa=refundable_paisa(order),
-        refund_form=RefundForm(token=secrets.token_urlsafe(24), formdata=None),
+        refund_form=refund_form
+        or RefundForm(token=secrets.token_urlsafe(24), formdata=None),
         accept_form=AcceptForm(formdata=None),
     ), status
 
@@ -492,6 +646,18 @@ def refuse(order: Order, message: str, status: int = 400):
     db.session.rollback()
     flash(message, "error")
     return render_order(load_order(order.purchase_order_id), status)
+
+
+def refuse_amount(order: Order, form: RefundForm, message: str | None = None):
+    """Give the refund form back as typed, the message next to the amount.
+
+    Nothing was claimed (the rollback drops the Refund row), so the same
+    token may be sent again once the amount is fixed.
+    """
+    db.session.rollback()
+    if message:
+        form.amount.errors = [message]
+    return render_order(load_order(order.purchase_order_id), 400, form)
 
 
 def show(order: Order):
@@ -601,13 +767,15 @@ def refund(purchase_order_id):
     order = load_order(purchase_order_id)
     form = RefundForm()
     if not form.validate():
+        if form.amount.errors:
+            return refuse_amount(order, form)
         return refuse(order, first_error(form))
-    wanted = rupees_to_paisa(form.amount.data) if form.amount.data else None
+    amount = rupees_to_paisa(form.amount.data)
     staff_email = current_user.email
     claim = Refund(
         order_id=order.id,
         token=form.token.data,
-        amount_paisa=wanted or 0,
+        amount_paisa=amount,
         staff_email=staff_email,
         reason=form.reason.data or "",
     )
@@ -623,13 +791,9 @@ def refund(purchase_order_id):
     if not may_refund(order):
         return refuse(order, "This order cannot be refunded in its current state.")
     left = refundable_paisa(order)
-    amount = left if wanted is None else wanted
     if not 0 < amount <= left:
-        return refuse(
-            order,
-            f"Refund between Rs 0.01 and {format_npr(left)}; nothing was sent.",
-        )
-    claim.amount_paisa = amount
+        message = f"Refund between Rs 0.01 and {format_npr(left)}; nothing was sent."
+        return refuse_amount(order, form, message)
     order.record(
         (
             "refund_request",

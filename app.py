@@ -61,7 +61,7 @@ from models import (
     cart_total_paisa,
     order_where,
 )
-from money import format_npr
+from money import format_npr, paisa_to_rupees
 
 bp = Blueprint("shop", __name__)
 csrf = CSRFProtect()
@@ -94,11 +94,24 @@ def create_app(test_config: dict | None = None) -> Flask:
     database.init_app(app)
     csrf.init_app(app)
     app.add_template_filter(format_npr, "npr")
+    app.add_template_filter(paisa_to_rupees, "rupees")
     app.register_blueprint(bp)
     admin.init_app(app)
     commands.init_app(app)
     app.extensions["product_cards"] = {}  # see product_cards()
     return app
+
+
+@bp.before_app_request
+def refuse_files():
+    """No form of the shop or the back office takes a file.
+
+    Flask-WTF gives a form's fields the request's file parts too, so a field
+    sent as a file would reach the code as a file object, not text, and fail
+    there (a 500). Refused here at once, for every form.
+    """
+    if request.files:
+        abort(400, "This form takes no files.")
 
 
 @bp.after_app_request
@@ -686,11 +699,20 @@ def healthz():
 # --- Errors ------------------------------------------------------------------
 
 
+def error_page(code: int, title: str, message: str):
+    """An error page in the layout of the half of the site it happened in.
+
+    Under /admin/ it is the back office's, with a way back to the dashboard
+    or the login; everywhere else the shop's, with a way back to the cart.
+    """
+    in_back_office = request.path == "/admin" or request.path.startswith("/admin/")
+    template = "admin/error.html" if in_back_office else "error.html"
+    return render_template(template, code=code, title=title, message=message), code
+
+
 @bp.app_errorhandler(HTTPException)
 def http_error(error: HTTPException):
-    return render_template(
-        "error.html", code=error.code, title=error.name, message=error.description
-    ), error.code
+    return error_page(error.code, error.name, error.description)
 
 
 @bp.app_errorhandler(CSRFError)
@@ -699,17 +721,10 @@ def csrf_error(error: CSRFError):
         "This form has expired or did not come from this site."
         " Reload the page and try again."
     )
-    return render_template(
-        "error.html", code=400, title="Form expired", message=message
-    ), 400
+    return error_page(400, "Form expired", message)
 
 
 @bp.app_errorhandler(500)
 def server_error(error):
     db.session.rollback()
-    return render_template(
-        "error.html",
-        code=500,
-        title="Something went wrong",
-        message="Please try again in a moment.",
-    ), 500
+    return error_page(500, "Something went wrong", "Please try again in a moment.")

@@ -6,8 +6,12 @@
 - `check-deploy`: the go-live checklist, as code.
 """
 
+import ipaddress
 import re
+import stat
 import sys
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from flask import current_app
@@ -15,6 +19,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import make_url, select
 from werkzeug.security import generate_password_hash
 
+import khalti
 from config import BUILTIN_SANDBOX_KEY, is_production
 from database import SCHEMA_BEFORE_MIGRATIONS, db, upgrade_database
 from models import MIN_PASSWORD_LENGTH, Staff, seed_catalog
@@ -47,6 +52,9 @@ def init_db():
 def create_staff(email):
     """Create a staff account, or set a new password for an existing one.
 
+    A new password ends every session of that account, and enables it again
+    if it was disabled: this is also the way back in for a locked-out owner.
+
     The password is read from standard input (its first line) when that is
     not a terminal, so scripts can pipe it in; otherwise it is asked twice.
     """
@@ -69,8 +77,10 @@ def create_staff(email):
         )
         done = f"Created staff account {email}."
     else:
-        staff.password_hash = generate_password_hash(password)
-        done = f"Set a new password for {email}."
+        staff.set_password(password)
+        staff.active = True
+        staff.must_change_password = False
+        done = f"Set a new password for {email}; its sessions are ended."
     db.session.commit()
     click.echo(done)
 
@@ -103,14 +113,75 @@ def reconcile(minutes, days):
     reconcile_orders(minutes, days, report=click.echo)
 
 
-def deploy_findings(config) -> list[tuple[str, str]]:
+def is_loopback(host: str | None) -> bool:
+    """Whether a URL's host is this machine, so nothing crosses a network."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def khalti_findings(config, staging: bool) -> list[tuple[str, str]]:
+    """Where the secret key goes: Khalti's live API for a live shop, and TLS."""
+    findings = []
+    base_url = config["KHALTI_BASE_URL"]
+    live_shop = (config["SHOP_URL"] or "").startswith("https://")
+    if live_shop and not is_production(config) and not staging:
+        findings.append(
+            (
+                "ERROR",
+                f"SHOP_URL is a live https:// address but KHALTI_BASE_URL is"
+                f" {base_url}, not Khalti's production API: payments there can"
+                f" be made 'Completed' without money. Set KHALTI_BASE_URL="
+                f"{khalti.PRODUCTION_BASE_URL} and your live key, or, for a"
+                " staging shop, run check-deploy --staging.",
+            )
+        )
+    parts = urlsplit(base_url)
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        findings.append(
+            (
+                "ERROR",
+                f"KHALTI_BASE_URL {base_url} is plain http:// to another machine:"
+                " the secret key would cross the network unencrypted. Use its"
+                " https:// address.",
+            )
+        )
+    return findings
+
+
+def env_file_findings(project_folder: Path) -> list[tuple[str, str]]:
+    """A .env readable by other users gives them SECRET_KEY, so staff sessions."""
+    env_file = project_folder / ".env"
+    if not env_file.exists():
+        return []
+    mode = stat.S_IMODE(env_file.stat().st_mode)
+    if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return []
+    return [
+        (
+            "ERROR",
+            f"{env_file} is readable by other users (mode {mode:04o}): its"
+            f" SECRET_KEY lets them sign a staff session. Run: chmod 600 {env_file}",
+        )
+    ]
+
+
+def deploy_findings(
+    config, project_folder: Path | None = None, staging: bool = False
+) -> list[tuple[str, str]]:
     """What check-deploy reports about a configuration: (level, message) pairs.
 
-    The README's go-live checklist, as code. It reads the configuration only.
-    (With the example's placeholder SECRET_KEY the app, so this command too,
-    does not even start: see config.check_secret_key.)
+    The README's go-live checklist, as code. It reads the configuration,
+    and the permissions of the .env in `project_folder`, only. (With the
+    example's placeholder SECRET_KEY the app, so this command too, does not
+    even start: see config.check_secret_key.)
     """
-    findings = []
+    findings = khalti_findings(config, staging)
+    if project_folder is not None:
+        findings += env_file_findings(project_folder)
     if len(config["SECRET_KEY"]) < 32:
         findings.append(("ERROR", "SECRET_KEY is shorter than 32 characters."))
     shop_url = config["SHOP_URL"] or ""
@@ -130,6 +201,15 @@ def deploy_findings(config) -> list[tuple[str, str]]:
             findings.append(
                 ("ERROR", "DATABASE_URL is SQLite: use a server database (PostgreSQL).")
             )
+        if config["RATELIMIT_STORAGE_URI"].startswith("memory://"):
+            findings.append(
+                (
+                    "ERROR",
+                    "RATELIMIT_STORAGE_URI is memory://: each worker counts failed"
+                    " logins alone. Set it to your Redis, e.g."
+                    " redis://127.0.0.1:6379/0.",
+                )
+            )
     if shop_url.startswith("https://") and not config["FORWARDED_ALLOW"]:
         findings.append(
             (
@@ -142,14 +222,21 @@ def deploy_findings(config) -> list[tuple[str, str]]:
 
 
 @click.command("check-deploy")
+@click.option(
+    "--staging",
+    is_flag=True,
+    help="A staging shop: an https:// SHOP_URL may use Khalti's sandbox.",
+)
 @with_appcontext
-def check_deploy():
+def check_deploy(staging):
     """Check the configuration for going live; exit 1 if anything is wrong.
 
-    It reads the settings only and connects to nothing.
+    It reads the settings (and .env's permissions) only and connects to nothing.
     """
     config = current_app.config
-    findings = deploy_findings(config)
+    findings = deploy_findings(config, Path(current_app.root_path), staging)
+    if staging:
+        click.echo("Staging: Khalti's sandbox is accepted with an https:// SHOP_URL.")
     for level, message in findings:
         click.echo(f"{level}: {message}")
     host = "production" if is_production(config) else "sandbox"

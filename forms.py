@@ -1,6 +1,11 @@
 """What the shop's forms and the back office's forms share."""
 
 from flask_wtf import FlaskForm
+from wtforms.validators import Regexp
+
+# For a text field stored or looked up in the database: PostgreSQL refuses
+# the NUL character in text, which would otherwise be a 500.
+no_nul = Regexp(r"[^\x00]*\Z", message="That is not a valid value.")
 
 
 def strip(value: str | None) -> str | None:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     case,
     delete,
+    false,
     insert,
     select,
     text,
@@ -35,6 +36,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.exceptions import NotFound
+from werkzeug.security import generate_password_hash
 
 from database import db
 
@@ -541,13 +543,50 @@ MIN_PASSWORD_LENGTH = 12
 
 
 class Staff(UserMixin, db.Model):
-    """Someone who may use the back office. Made by `flask create-staff`."""
+    """Someone who may use the back office. Made by `flask create-staff` or
+    by another staff member on /admin/staff."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Stored lower-cased, so Sita@Example.com and sita@example.com are one account.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    # Part of what a session cookie names (see get_id): raising it ends every
+    # session of this account, on every server, since they all read this row.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A disabled account cannot log in, and its sessions are ended.
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Set for a password someone else chose (the one-time password of a new
+    # account): the back office asks for a new one before anything else.
+    must_change_password: Mapped[bool] = mapped_column(
+        default=False, server_default=false()
+    )
+
+    @property
+    def is_active(self) -> bool:
+        """Flask-Login refuses to log in an account that is not active."""
+        return self.active
+
+    def get_id(self) -> str:
+        """What the session cookie holds: the id and the session version.
+
+        The cookie is signed, so it cannot be changed; once the version in
+        the database moves on, the cookie names no session any more.
+        """
+        return f"{self.id}.{self.session_version}"
+
+    def end_sessions(self) -> None:
+        """End every session of this account (logout, new password, disabled).
+
+        An UPDATE computed in the database, so two at once both count.
+        The caller commits.
+        """
+        self.session_version = Staff.session_version + 1
+
+    def set_password(self, password: str) -> None:
+        """A new password, which also ends every session made with the old one."""
+        self.password_hash = generate_password_hash(password)
+        self.end_sessions()
 
 
 class RefundState(StrEnum):
@@ -589,6 +628,8 @@ class Refund(db.Model):
     )
     khalti_answer: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+    order: Mapped[Order] = relationship()
 
     def move_to(self, target: RefundState, answer: dict) -> bool:
         """Settle the refund, once: a conditional UPDATE from requested/unknown.

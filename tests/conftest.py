@@ -297,6 +297,17 @@ class BackOffice:
             data={"token": token, "amount": amount, "reason": reason},
         )
 
+    def refund_everything(self, order: Order):
+        """Press "Refund everything left", which names the amount it sends."""
+        page = self.client.get(f"/admin/orders/{order.purchase_order_id}")
+        form = page.text[page.text.index("data-refund-everything") :]
+        token = re.search(r'name="token" value="([^"]+)"', form)[1]
+        amount = re.search(r'name="amount" value="([^"]+)"', form)[1]
+        return self.client.post(
+            f"/admin/orders/{order.purchase_order_id}/refund",
+            data={"token": token, "amount": amount},
+        )
+
     def refund_token(self, order: Order) -> str:
         page = self.client.get(f"/admin/orders/{order.purchase_order_id}")
         assert page.status_code == 200

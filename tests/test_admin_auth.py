@@ -18,6 +18,14 @@ ADMIN_URLS = [
     ("POST", "/admin/orders/<ref>/refund"),
     ("POST", "/admin/orders/<ref>/accept"),
     ("POST", "/admin/logout"),
+    ("GET", "/admin/refunds"),
+    ("GET", "/admin/refunds.csv"),
+    ("GET", "/admin/staff"),
+    ("POST", "/admin/staff"),
+    ("POST", "/admin/staff/1/disable"),
+    ("POST", "/admin/staff/1/enable"),
+    ("GET", "/admin/staff/password"),
+    ("POST", "/admin/staff/password"),
 ]
 
 
@@ -39,7 +47,9 @@ def test_create_staff_for_an_existing_email_sets_a_new_password(app, client):
     office = BackOffice(app, client)
     office.create_staff()
     result = office.create_staff(password="a-brand-new-password")
-    assert result.output == f"Set a new password for {STAFF_EMAIL}.\n"
+    assert result.output == (
+        f"Set a new password for {STAFF_EMAIL}; its sessions are ended.\n"
+    )
     assert staff_count(app) == 1
     assert office.log_in().status_code == 401
     assert office.log_in(password="a-brand-new-password").status_code == 303
@@ -123,9 +133,60 @@ def test_the_sixth_failed_login_is_refused_even_with_the_right_password(app, cli
     refused = office.log_in()
     assert refused.status_code == 429
     assert "Too many login attempts" in refused.text
+    assert 0 < int(refused.headers["Retry-After"]) <= 15 * 60
     # Another email is not held up by these failures.
     office.create_staff("ram@example.com")
     assert office.log_in("ram@example.com").status_code == 303
+
+
+def log_in_from(client, address, email=STAFF_EMAIL, password=STAFF_PASSWORD):
+    return client.post(
+        "/admin/login",
+        data={"email": email, "password": password},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_failures_from_another_address_never_refuse_the_right_password(app, client):
+    BackOffice(app, client).create_staff()
+    attempts = [
+        log_in_from(client, "203.0.113.66", password="guess-1234567").status_code
+        for _ in range(10)
+    ]
+    assert attempts == [401] * 5 + [429] * 5
+    assert log_in_from(client, "203.0.113.66").status_code == 429
+    assert log_in_from(client, "198.51.100.7").status_code == 303
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_counted(make_app):
+    app = make_app(FORWARDED_ALLOW=1)
+    client = app.test_client()
+    BackOffice(app, client).create_staff()
+
+    def log_in(address, password=STAFF_PASSWORD):
+        return client.post(
+            "/admin/login",
+            data={"email": STAFF_EMAIL, "password": password},
+            headers={"X-Forwarded-For": address},
+        )
+
+    for _ in range(5):
+        assert log_in("203.0.113.66", "guess-1234567").status_code == 401
+    assert log_in("203.0.113.66").status_code == 429
+    assert log_in("198.51.100.7").status_code == 303
+
+
+def test_fifty_failures_an_hour_across_addresses_slow_down_one_email(app, client):
+    BackOffice(app, client).create_staff()
+    for n in range(50):
+        address = f"203.0.113.{n}"
+        assert log_in_from(client, address, password="guess").status_code == 401
+    refused = log_in_from(client, "198.51.100.7")
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    # Other staff are not held up.
+    BackOffice(app, client).create_staff("ram@example.com")
+    assert log_in_from(client, "198.51.100.7", "ram@example.com").status_code == 303
 
 
 def test_too_many_attempts_from_one_address_are_refused(app, client):
@@ -138,6 +199,7 @@ def test_too_many_attempts_from_one_address_are_refused(app, client):
         "/admin/login", data={"email": "u99@example.com", "password": "x"}
     )
     assert response.status_code == 429
+    assert "Retry-After" in response.headers
 
 
 def admin_request(client, method, url, order):

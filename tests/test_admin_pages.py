@@ -98,6 +98,42 @@ def test_order_list_is_newest_first_and_filters_and_searches(app, shop, back_off
     assert "There is no order status" in refused.text
 
 
+def test_dashboard_revenue_is_net_of_refunds_with_the_refunded_sum_beside_it(
+    app, shop, back_office
+):
+    order = shop.buy(("jordan-air", 2))
+    assert back_office.refund(order, amount="150.50").status_code == 303
+
+    page = back_office.client.get("/admin/")
+
+    assert 'data-net-today="24950"' in page.text
+    assert 'data-net-week="24950"' in page.text
+    assert '<span data-paid-today="40000">Rs 400.00</span>' in page.text
+    assert '<span data-refunded-today="15050">Rs 150.50</span>' in page.text
+    assert '<span data-refunded-week="15050">Rs 150.50</span>' in page.text
+
+
+def test_search_finds_by_name_phone_and_reference_in_any_case(app, shop, back_office):
+    other = shop.buy()
+    wanted = shop.buy()
+    set_order(app, wanted, customer_name="Ram Bahadur Thapa")
+    set_order(app, wanted, customer_phone="9841234567")
+    set_order(app, other, customer_phone="9800000000")
+    reference = wanted.purchase_order_id
+    for q in (
+        reference.lower(),
+        reference.upper(),
+        "bahadur",
+        "RAM BAHADUR",
+        "984-123 4567",
+        "98412",
+    ):
+        response = back_office.client.get("/admin/orders", query_string={"q": q})
+        assert row_refs(response.text) == [reference], q
+    found = back_office.client.get("/admin/orders?q=sharma")
+    assert row_refs(found.text) == [other.purchase_order_id]
+
+
 def test_an_unreadable_payment_link_expiry_does_not_break_the_dashboard(
     app, shop, back_office
 ):
@@ -134,6 +170,10 @@ def test_order_list_costs_the_same_sql_for_10_or_10000_orders(app, back_office, 
         response = back_office.client.get("/admin/orders?status=paid")
     assert response.status_code == 200
     assert len(row_refs(response.text)) == min(count, 50)
+    with recorded_statements(app) as searched:
+        by_phone = back_office.client.get("/admin/orders?q=980-000")
+    assert by_phone.status_code == 200
+    assert len(searched) == len(sent), [sql for sql, _ in searched]
     # The staff member, the count for the pager, the page of orders.
     expected = {"postgresql": 3, "sqlite": 4}[database_name(app)]
     assert len(sent) == expected, [sql for sql, _ in sent]

@@ -1,5 +1,6 @@
 """Refunds, "Check at Khalti" and "Accept as paid", over HTTP against the sandbox."""
 
+import re
 import time
 from datetime import timedelta
 
@@ -47,7 +48,7 @@ def test_a_full_refund_is_confirmed_by_lookup(app, shop, back_office):
     order = shop.buy()
     stock = shop.stock("jordan-air")
 
-    response = back_office.refund(order, reason="Changed their mind")
+    response = back_office.refund(order, amount="200", reason="Changed their mind")
 
     assert response.status_code == 303
     assert response.headers["Location"] == f"/admin/orders/{order.purchase_order_id}"
@@ -78,7 +79,7 @@ def test_partial_refunds_then_the_rest(app, shop, back_office):
     page = back_office.client.get(f"/admin/orders/{order.purchase_order_id}")
     assert 'data-refundable-paisa="14950"' in page.text
 
-    assert back_office.refund(order).status_code == 303  # everything still refundable
+    assert back_office.refund_everything(order).status_code == 303
     assert shop.order(order.purchase_order_id).status == OrderStatus.REFUNDED
     assert [(r.amount_paisa, r.state) for r in refunds(app, order)] == [
         (50_50, RefundState.SUCCEEDED),
@@ -112,12 +113,61 @@ def test_bad_amounts_are_refused_without_calling_khalti(
     assert shop.order(order.purchase_order_id).status == OrderStatus.PAID
 
 
+def test_an_empty_amount_is_refused_never_everything(app, shop, back_office):
+    order = shop.buy()
+    response = back_office.refund(order, amount="", reason="Damaged")
+    assert response.status_code == 400
+    assert "Enter the amount to refund, like 12.50." in response.text
+    assert shop.sandbox.stats()["refund"] == 0
+    assert refunds(app, order) == []
+
+
+def test_a_refused_amount_comes_back_as_typed_marked_and_focused(
+    app, shop, back_office
+):
+    order = shop.buy()
+    token = back_office.refund_token(order)
+    response = back_office.refund(order, "450", reason="Damaged", token=token)
+    assert response.status_code == 400
+    field = re.search(r"<input[^>]*id=\"amount\"[^>]*>", response.text)[0]
+    assert 'value="450"' in field
+    assert 'aria-invalid="true"' in field and "autofocus" in field
+    assert 'aria-describedby="amount-hint amount-error"' in field
+    error = re.search(r'id="amount-error"[^>]*>([^<]+)<', response.text)[1]
+    assert error == "Refund between Rs 0.01 and Rs 200.00; nothing was sent."
+    assert 'value="Damaged"' in response.text
+    assert shop.sandbox.stats()["refund"] == 0 and refunds(app, order) == []
+    # Fixed and sent again, the same form refunds what was typed, and no more.
+    assert back_office.refund(order, "45", "Damaged", token=token).status_code == 303
+    assert [r.amount_paisa for r in refunds(app, order)] == [45_00]
+    page = back_office.client.get(f"/admin/orders/{order.purchase_order_id}")
+    assert "Refund everything left: Rs 155.00" in page.text
+
+
+def test_refund_everything_names_and_sends_only_what_is_left(app, shop, back_office):
+    order = shop.buy()
+    stale = back_office.client.get(f"/admin/orders/{order.purchase_order_id}")
+    assert "Refund everything left: Rs 200.00" in stale.text
+    assert back_office.refund(order, amount="50").status_code == 303
+    # A page opened before that refund still names Rs 200.00: refused.
+    form = stale.text[stale.text.index("data-refund-everything") :]
+    token = re.search(r'name="token" value="([^"]+)"', form)[1]
+    response = back_office.client.post(
+        f"/admin/orders/{order.purchase_order_id}/refund",
+        data={"token": token, "amount": "200.00"},
+    )
+    assert response.status_code == 400
+    assert "Refund between Rs 0.01 and Rs 150.00" in response.text
+    assert back_office.refund_everything(order).status_code == 303
+    assert [r.amount_paisa for r in refunds(app, order)] == [50_00, 150_00]
+
+
 def test_unpaid_orders_cannot_be_refunded(app, shop, back_office):
     waiting = shop.start()
     canceled = shop.start()
     shop.come_back(shop.sandbox.cancel(canceled.payment_url))
     for order in (waiting, canceled):
-        response = back_office.refund(order, token="forged-token")
+        response = back_office.refund(order, amount="10", token="forged-token")
         assert response.status_code == 400
         assert "cannot be refunded" in response.text
         assert refunds(app, order) == []
@@ -199,7 +249,7 @@ def test_a_refund_that_times_out_is_unknown_and_a_check_finds_it_went_through(
     order = shop.buy()
     # Khalti takes longer than the shop waits (2 s), then refunds anyway.
     shop.sandbox.fault("refund", "delay", seconds=3)
-    response = back_office.refund(order)
+    response = back_office.refund_everything(order)
     page = back_office.client.get(response.headers["Location"])
     assert "Khalti gave no clear answer" in page.text
     assert refunds(app, order)[0].state == RefundState.UNKNOWN
@@ -301,7 +351,58 @@ def test_accept_is_refused_unless_khalti_said_completed(app, shop, back_office):
 
 def test_an_order_in_review_can_be_refunded_what_khalti_took(app, shop, back_office):
     order = review_order(shop)
-    assert back_office.refund(order).status_code == 303
+    assert back_office.refund_everything(order).status_code == 303
     [refund] = refunds(app, order)
     assert refund.amount_paisa == order.total_paisa - 50
     assert shop.order(order.purchase_order_id).status == OrderStatus.REFUNDED
+
+
+def test_the_refund_list_is_newest_first_with_who_and_why(app, shop, back_office):
+    first = shop.buy()
+    second = shop.buy()
+    assert back_office.refund(first, "10", reason="Late").status_code == 303
+    assert back_office.refund(second, "20", reason="=cmd()").status_code == 303
+
+    page = back_office.client.get("/admin/refunds")
+
+    assert page.status_code == 200
+    rows = re.findall(r'data-refund-paisa="(\d+)"', page.text)
+    assert rows == ["2000", "1000"]
+    assert page.text.index(second.purchase_order_id) < page.text.index(
+        first.purchase_order_id
+    )
+    assert "staff@example.com" in page.text and "Late" in page.text
+    csv_lines = back_office.client.get("/admin/refunds.csv").text.splitlines()
+    assert csv_lines[0] == (
+        "asked_at_utc,reference,amount_paisa,amount_rupees,state,staff,reason"
+    )
+    assert csv_lines[1].endswith(
+        f",{second.purchase_order_id},2000,20.00,succeeded,staff@example.com,'=cmd()"
+    )
+    assert len(csv_lines) == 3
+
+
+def test_the_refund_list_pages_by_50_and_a_huge_page_is_404(app, shop, back_office):
+    order = shop.buy()
+    with app.app_context():
+        db.session.add_all(
+            Refund(
+                order_id=order.id,
+                token=f"t{n}",
+                amount_paisa=1,
+                staff_email="staff@example.com",
+                state=RefundState.FAILED,
+            )
+            for n in range(51)
+        )
+        db.session.commit()
+    first = back_office.client.get("/admin/refunds")
+    assert first.text.count("data-refund-state=") == 50
+    assert "page 1 of 2" in first.text
+    assert (
+        back_office.client.get("/admin/refunds?page=2").text.count("data-refund-state=")
+        == 1
+    )
+    assert back_office.client.get("/admin/refunds?page=3").status_code == 404
+    huge = back_office.client.get(f"/admin/refunds?page={10**30}")
+    assert huge.status_code == 404

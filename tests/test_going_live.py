@@ -3,6 +3,7 @@
 import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import Shop
@@ -11,6 +12,7 @@ from test_security import form_action_sources
 
 import app as shop_module
 import khalti
+from commands import deploy_findings
 from config import BUILTIN_SANDBOX_KEY
 from payments import get_khalti
 
@@ -144,13 +146,14 @@ GOOD_PRODUCTION = {
     "SESSION_COOKIE_SECURE": True,
     "SHOP_URL": "https://shop.example",
     "FORWARDED_ALLOW": 1,
+    "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
 }
 
 
-def check_deploy(**config) -> tuple[int, list[str]]:
+def check_deploy(*options, **config) -> tuple[int, list[str]]:
     """Run check-deploy on a configuration; return its exit code and lines."""
     app = shop_module.create_app(GOOD_PRODUCTION | config)
-    result = app.test_cli_runner().invoke(args=["check-deploy"])
+    result = app.test_cli_runner().invoke(args=["check-deploy", *options])
     return result.exit_code, result.output.splitlines()
 
 
@@ -173,6 +176,11 @@ def test_a_good_production_configuration_passes():
         ({"SHOP_URL": None}, "SHOP_URL must be the shop's https:// address"),
         ({"SHOP_URL": "http://shop.example"}, "SHOP_URL must be the shop's https://"),
         ({"SQLALCHEMY_DATABASE_URI": "sqlite:///shop.db"}, "DATABASE_URL is SQLite"),
+        (
+            {"RATELIMIT_STORAGE_URI": "memory://"},
+            "RATELIMIT_STORAGE_URI is memory://: each worker counts failed logins"
+            " alone. Set it to your Redis",
+        ),
     ],
 )
 def test_each_production_mistake_is_an_error(config, finding):
@@ -194,6 +202,84 @@ def test_the_sandbox_is_not_held_to_production_rules():
     assert lines == ["0 findings; Khalti API https://dev.khalti.com/api/v2/ (sandbox)."]
 
 
+def test_a_live_shop_url_with_khalti_sandbox_is_an_error():
+    code, lines = check_deploy(
+        KHALTI_BASE_URL="https://dev.khalti.com/api/v2/", KHALTI_SECRET_KEY="test"
+    )
+    assert code == 1
+    [error] = [line for line in lines if line.startswith("ERROR: ")]
+    assert "KHALTI_BASE_URL is https://dev.khalti.com/api/v2/" in error
+    assert "Set KHALTI_BASE_URL=https://khalti.com/api/v2/" in error
+    assert "check-deploy --staging" in error
+
+
+def test_staging_accepts_the_sandbox_and_says_so():
+    code, lines = check_deploy(
+        "--staging",
+        KHALTI_BASE_URL="https://dev.khalti.com/api/v2/",
+        KHALTI_SECRET_KEY="test",
+    )
+    assert code == 0
+    assert lines == [
+        "Staging: Khalti's sandbox is accepted with an https:// SHOP_URL.",
+        "0 findings; Khalti API https://dev.khalti.com/api/v2/ (sandbox).",
+    ]
+
+
+@pytest.mark.parametrize("staging", [(), ("--staging",)])
+def test_khalti_over_plain_http_to_another_host_is_an_error(staging):
+    code, lines = check_deploy(
+        *staging, KHALTI_BASE_URL="http://sandbox.internal:5001/api/v2/"
+    )
+    assert code == 1
+    errors = [line for line in lines if "plain http://" in line]
+    assert errors == [
+        "ERROR: KHALTI_BASE_URL http://sandbox.internal:5001/api/v2/ is plain"
+        " http:// to another machine: the secret key would cross the network"
+        " unencrypted. Use its https:// address."
+    ]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:5001/api/v2/", "http://localhost:5001/api/v2/"]
+)
+def test_the_built_in_sandbox_on_loopback_is_fine_over_http(url):
+    _, lines = check_deploy(SHOP_URL=None, KHALTI_BASE_URL=url)
+    assert lines and not [line for line in lines if "plain http://" in line]
+
+
+@pytest.mark.parametrize(
+    ("mode", "refused"), [(0o644, True), (0o640, True), (0o600, False)]
+)
+def test_an_env_file_others_can_read_is_an_error(tmp_path, mode, refused):
+    env_file = tmp_path / ".env"
+    env_file.write_text("SECRET_KEY=x\n")
+    env_file.chmod(mode)
+    app = shop_module.create_app(GOOD_PRODUCTION)
+    findings = deploy_findings(app.config, tmp_path)
+    expected = [
+        (
+            "ERROR",
+            f"{env_file} is readable by other users (mode {mode:04o}): its"
+            f" SECRET_KEY lets them sign a staff session. Run: chmod 600 {env_file}",
+        )
+    ]
+    assert findings == (expected if refused else [])
+
+
+def test_make_creates_env_readable_by_its_owner_only(tmp_path):
+    for name in ("Makefile", ".env.example"):
+        (tmp_path / name).write_text(Path(ROOT, name).read_text())
+    subprocess.run(
+        ["make", "-s", ".env", f"PYTHON={sys.executable}"],
+        cwd=tmp_path,
+        check=True,
+        timeout=60,
+    )
+    assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600
+    assert "SECRET_KEY=change-me" not in (tmp_path / ".env").read_text()
+
+
 def test_https_without_a_trusted_proxy_is_a_warning_only():
     code, lines = check_deploy(FORWARDED_ALLOW=0)
     assert code == 0
@@ -211,6 +297,7 @@ def run_check_deploy(**environment) -> subprocess.CompletedProcess:
         "SESSION_COOKIE_SECURE": "1",
         "SHOP_URL": "https://shop.example",
         "FORWARDED_ALLOW": "1",
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
     }
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "check-deploy"],

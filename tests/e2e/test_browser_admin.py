@@ -1,5 +1,7 @@
 """The back office in Chromium: log in, refund part of an order; axe on every page."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -53,6 +55,37 @@ def test_staff_refund_part_of_an_order_and_see_its_new_status(
     )
 
 
+def test_a_refused_refund_keeps_the_amount_and_a_second_click_refunds_only_it(
+    page, staff_page, served_shop, khalti_sandbox
+):
+    reference = buy(page, served_shop, khalti_sandbox)
+    log_in(staff_page, served_shop)
+    open_order(staff_page, reference)
+
+    refund(staff_page, "450")
+
+    amount = staff_page.get_by_label("Amount in rupees")
+    expect(amount).to_have_value("450")
+    expect(amount).to_have_attribute("aria-invalid", "true")
+    expect(amount).to_be_focused()
+    expect(staff_page.locator("#amount-error")).to_have_text(
+        "Refund between Rs 0.01 and Rs 200.00; nothing was sent."
+    )
+    assert khalti_sandbox.stats()["refund"] == 0
+    # The staff member fixes the amount where the cursor already is.
+    amount.fill("45")
+    staff_page.get_by_role("button", name=re.compile(r"^Refund$")).click()
+
+    expect(staff_page.get_by_role("status")).to_contain_text(
+        "The order is now partially refunded."
+    )
+    expect(staff_page.locator("[data-refundable-paisa]")).to_have_text("Rs 155.00")
+    expect(
+        staff_page.get_by_role("button", name="Refund everything left: Rs 155.00")
+    ).to_be_visible()
+    assert khalti_sandbox.stats()["refund"] == 1
+
+
 # Each brings the staff browser to one back office page, as staff would see it.
 
 
@@ -94,7 +127,7 @@ def paid_order(page, staff_page, shop, sandbox):
 def refund_refused(page, staff_page, shop, sandbox):
     paid_order(page, staff_page, shop, sandbox)
     refund(staff_page, "5000")
-    expect(staff_page.get_by_role("alert")).to_contain_text("Refund between")
+    expect(staff_page.locator("#amount-error")).to_contain_text("Refund between")
 
 
 def order_in_review(page, staff_page, shop, sandbox):
@@ -113,6 +146,39 @@ def order_in_review(page, staff_page, shop, sandbox):
     expect(staff_page.get_by_role("button", name="Accept as paid")).to_be_visible()
 
 
+def refund_list(page, staff_page, shop, sandbox):
+    reference = buy(page, shop, sandbox)
+    log_in(staff_page, shop)
+    open_order(staff_page, reference)
+    refund(staff_page, "50")
+    staff_page.get_by_role("link", name="Refunds", exact=True).click()
+    expect(staff_page.locator("[data-refund-state]")).to_have_count(1)
+
+
+def staff_list_with_a_new_account(page, staff_page, shop, sandbox):
+    log_in(staff_page, shop)
+    staff_page.get_by_role("link", name="Staff", exact=True).click()
+    staff_page.get_by_label("Email").fill("ram@example.com")
+    staff_page.get_by_role("button", name="Add").click()
+    expect(staff_page.locator("[data-one-time-password]")).to_be_visible()
+
+
+def password_refused(page, staff_page, shop, sandbox):
+    log_in(staff_page, shop)
+    staff_page.get_by_role("link", name="Change my password").click()
+    staff_page.get_by_label("Current password").fill("not-my-password")
+    staff_page.get_by_label("New password", exact=True).fill("short")
+    staff_page.get_by_label("New password again").fill("short")
+    staff_page.get_by_role("button", name="Change my password").click()
+    expect(staff_page.get_by_label("New password", exact=True)).to_be_focused()
+
+
+def back_office_404(page, staff_page, shop, sandbox):
+    log_in(staff_page, shop)
+    staff_page.goto(f"{shop.url}/admin/no-such-page")
+    expect(staff_page.get_by_role("link", name="Back to the dashboard")).to_be_visible()
+
+
 ADMIN_PAGES = [
     login_page,
     login_refused,
@@ -122,6 +188,10 @@ ADMIN_PAGES = [
     paid_order,
     refund_refused,
     order_in_review,
+    refund_list,
+    staff_list_with_a_new_account,
+    password_refused,
+    back_office_404,
 ]
 
 
