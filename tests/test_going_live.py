@@ -249,7 +249,7 @@ def test_a_placeholder_secret_key_stops_the_shop_and_check_deploy():
 def test_healthz_answers_ok_without_a_session(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"database": "ok"}
+    assert response.json == {"database": "ok", "khalti": "closed"}
     assert "Set-Cookie" not in response.headers
 
 
@@ -269,7 +269,11 @@ def test_healthz_says_503_when_the_database_cannot_be_reached(database_url, tmp_
     response = app.test_client().get("/healthz")
 
     assert response.status_code == 503
-    assert response.json == {"database": "unreachable", "reason": "OperationalError"}
+    assert response.json == {
+        "database": "unreachable",
+        "reason": "OperationalError",
+        "khalti": "closed",
+    }
     assert "Set-Cookie" not in response.headers
 
 
