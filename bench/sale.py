@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, make_url, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -158,6 +158,33 @@ class CatalogWatcher(threading.Thread):
         return self.latencies
 
 
+class ConnectionWatcher(threading.Thread):
+    """PostgreSQL's open client connections, sampled every 50 ms (its own
+    connection not counted): how many the shop's pools really hold."""
+
+    def __init__(self, database_url: str):
+        super().__init__(daemon=True)
+        self.engine = create_engine(database_url)
+        self.most = 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        count = text(
+            "SELECT count(*) - 1 FROM pg_stat_activity"
+            " WHERE datname = current_database() AND backend_type = 'client backend'"
+        )
+        with self.engine.connect() as connection:
+            while not self.stopping.wait(0.05):
+                self.most = max(self.most, connection.scalar(count))
+                connection.rollback()
+
+    def stop(self) -> int:
+        self.stopping.set()
+        self.join()
+        self.engine.dispose()
+        return self.most
+
+
 def percentile(values: list[float], share: float) -> float:
     if not values:
         return float("nan")
@@ -236,6 +263,10 @@ def slow_sale(shop_url: str, sandbox_url: str, database_url: str) -> list[str]:
     before = committed_payments(database_url)
     watcher = CatalogWatcher(shop_url)
     watcher.start()
+    postgres = make_url(database_url).get_backend_name() == "postgresql"
+    if postgres:
+        connections = ConnectionWatcher(database_url)
+        connections.start()
     buyers = run_buyers(shop_url, 0, first=0)
     catalog = watcher.stop()
     set_faults(sandbox_url, "none")
@@ -261,6 +292,12 @@ def slow_sale(shop_url: str, sandbox_url: str, database_url: str) -> list[str]:
             f"| {name} | {percentile(values, 0.5):.0f} | {percentile(values, 0.99):.0f}"
             f" | {max(values, default=float('nan')):.0f} | {len(values)} |"
         )
+    if postgres:
+        lines += [
+            "",
+            f"PostgreSQL connections open at once during the sale, at most:"
+            f" {connections.stop()}, for {BUYERS} buyers waiting on Khalti.",
+        ]
     goals = [
         (
             f"catalog p99 during the sale <= {CATALOG_P99_GOAL} ms",
