@@ -92,6 +92,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # default level, WARNING, would hide them.
     app.logger.setLevel(logging.INFO)
     database.init_app(app)
+    payments.init_app(app)
     csrf.init_app(app)
     app.add_template_filter(format_npr, "npr")
     app.add_template_filter(paisa_to_rupees, "rupees")
@@ -543,6 +544,12 @@ def start_payment(order: Order, payload: dict):
 
 def payment_not_started(exc: khalti.KhaltiError):
     """Khalti refused or could not be reached (the order is failed by now)."""
+    if isinstance(exc, khalti.KhaltiUnavailable):
+        message = "Khalti is not answering, nothing was charged. Try again in a minute."
+        page = render_template(
+            "error.html", code=503, title="Payment not started", message=message
+        )
+        return page, 503, {"Retry-After": "60"}
     if isinstance(exc, khalti.KhaltiAPIError) and exc.status_code == 400:
         status, message = 400, f"Khalti could not accept this payment: {exc}"
     else:
@@ -686,14 +693,19 @@ def healthz():
     """For the proxy or load balancer: can this server reach its database?
 
     No session, no login, one SELECT 1. The reason a check failed goes to the
-    log only: this page is public, and a database error names its host.
+    log only: this page is public, and a database error names its host. It
+    also tells whether this process is sparing buyers the wait for a Khalti
+    that stopped answering ("khalti": "open"), which does not make the
+    server unhealthy: the catalog and the receipts still work.
     """
+    khalti_circuit = current_app.extensions["khalti_breaker"].state
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         current_app.logger.warning("Health check failed: %s", exc)
-        return {"database": "unreachable", "reason": type(exc).__name__}, 503
-    return {"database": "ok"}
+        answer = {"database": "unreachable", "reason": type(exc).__name__}
+        return answer | {"khalti": khalti_circuit}, 503
+    return {"database": "ok", "khalti": khalti_circuit}
 
 
 # --- Errors ------------------------------------------------------------------

@@ -7,6 +7,8 @@ whether it did. This module knows HTTP and Khalti's JSON, and nothing
 about Flask or the shop's database.
 """
 
+import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin
 
@@ -30,6 +32,10 @@ class KhaltiError(Exception):
 
 class KhaltiConnectionError(KhaltiError):
     """Khalti could not be reached, or did not answer in time."""
+
+
+class KhaltiUnavailable(KhaltiConnectionError):
+    """Not even tried: Khalti stopped answering a moment ago (see CircuitBreaker)."""
 
 
 class KhaltiAPIError(KhaltiError):
@@ -64,6 +70,58 @@ class RefundAccepted:
     raw: dict
 
 
+class CircuitBreaker:
+    """Stop waiting on Khalti for a while once it has stopped answering.
+
+    When Khalti hangs, every call waits for the client's whole timeout, and
+    every buyer who checks out meanwhile waits with it. After `threshold`
+    calls in a row found no Khalti (a timeout or a refused connection), the
+    breaker opens: calls fail at once with KhaltiUnavailable, nothing sent.
+    `cooldown` seconds later one trial call goes through (half-open); if
+    Khalti answers it, anything at all, even an error, the breaker closes
+    and calls flow again; if not, it stays open for another cooldown.
+    One breaker serves all the threads of a process; each process learns
+    about Khalti on its own.
+    """
+
+    def __init__(self, threshold: int = 3, cooldown: float = 5.0):
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.failures_in_a_row = 0
+        self.opened_at: float | None = None
+        self.trial_running = False
+        self.lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half-open" if self.trial_running else "open"
+
+    def before_call(self) -> None:
+        """Let a call through, or raise KhaltiUnavailable."""
+        with self.lock:
+            if self.opened_at is None:
+                return
+            waited = time.monotonic() - self.opened_at
+            if self.trial_running or waited < self.cooldown:
+                raise KhaltiUnavailable("Khalti is not answering; not tried.")
+            self.trial_running = True
+
+    def answered(self) -> None:
+        with self.lock:
+            self.failures_in_a_row = 0
+            self.opened_at = None
+            self.trial_running = False
+
+    def not_answered(self) -> None:
+        with self.lock:
+            self.failures_in_a_row += 1
+            if self.trial_running or self.failures_in_a_row >= self.threshold:
+                self.opened_at = time.monotonic()
+            self.trial_running = False
+
+
 class KhaltiClient:
     def __init__(
         self,
@@ -72,9 +130,13 @@ class KhaltiClient:
         *,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
+        breaker: CircuitBreaker | None = None,
     ):
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = timeout
+        # Guards initiate and lookup (see CircuitBreaker); a new one, of this
+        # client's alone, unless the caller shares one between clients.
+        self.breaker = breaker or CircuitBreaker()
         # One session per client reuses the TCP and TLS connection to Khalti.
         self.session = session or requests.Session()
         # Proxy and CA bundle settings from the environment (HTTPS_PROXY,
@@ -98,10 +160,11 @@ class KhaltiClient:
         return_url and the rest. Initiate is not idempotent (every call makes a
         new pidx), so it is never retried here.
 
-        :raises KhaltiConnectionError: Khalti could not be reached in time.
+        :raises KhaltiConnectionError: Khalti could not be reached in time, or
+            (KhaltiUnavailable) was not tried because it has stopped answering.
         :raises KhaltiAPIError: Khalti refused the request or answered nonsense.
         """
-        status_code, body = self._post("epayment/initiate/", payload)
+        status_code, body = self._post_guarded("epayment/initiate/", payload)
         if status_code != 200:
             raise KhaltiAPIError(
                 describe_error(body), status_code=status_code, body=body
@@ -121,11 +184,12 @@ class KhaltiClient:
     def lookup(self, pidx: str) -> PaymentLookup:
         """Ask Khalti for the state of a payment (POST epayment/lookup/).
 
-        :raises KhaltiConnectionError: Khalti could not be reached in time.
+        :raises KhaltiConnectionError: Khalti could not be reached in time, or
+            (KhaltiUnavailable) was not tried because it has stopped answering.
         :raises KhaltiAPIError: Khalti answered with an error (401, 404 for an
             unknown pidx, 5xx) or with something we cannot read.
         """
-        status_code, body = self._post("epayment/lookup/", {"pidx": pidx})
+        status_code, body = self._post_guarded("epayment/lookup/", {"pidx": pidx})
         is_result = status_code == 200 or (
             status_code == 400
             and isinstance(body, dict)
@@ -163,7 +227,10 @@ class KhaltiClient:
         up: POST <API root>/merchant-transaction/<transaction_id>/refund/,
         e.g. https://khalti.com/api/merchant-transaction/.../refund/. Khalti
         documents only its success answer; any other answer is an error.
-        Like initiate it moves money, so it is never retried here.
+        Like initiate it moves money, so it is never retried here. It does
+        not go through the circuit breaker: a refund not even tried would
+        be a third outcome for staff to tell from "refused" and "unknown",
+        and a member of staff can wait out a timeout.
 
         :raises KhaltiConnectionError: no answer in time; the refund may or
             may not have happened.
@@ -182,6 +249,20 @@ class KhaltiClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def _post_guarded(self, path: str, payload: dict) -> tuple[int, object]:
+        """_post, through the circuit breaker."""
+        self.breaker.before_call()
+        try:
+            answer = self._post(path, payload)
+        except KhaltiConnectionError:
+            self.breaker.not_answered()
+            raise
+        except KhaltiAPIError:
+            self.breaker.answered()  # an error, but from a Khalti that is up
+            raise
+        self.breaker.answered()
+        return answer
 
     def _post(self, path: str, payload: dict) -> tuple[int, object]:
         """POST JSON to Khalti; return the HTTP status and the decoded body."""

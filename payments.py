@@ -19,6 +19,14 @@ from database import db
 from models import OPEN_STATUSES, REFUNDABLE_STATUSES, Order, OrderStatus, now_utc
 
 
+def init_app(app) -> None:
+    """Give the app its Khalti clients' homes (called by `create_app`)."""
+    app.extensions["khalti_clients"] = threading.local()
+    # One circuit breaker for all of this process's threads: what one of
+    # them learns about Khalti being down spares the others the wait.
+    app.extensions["khalti_breaker"] = khalti.CircuitBreaker()
+
+
 def get_khalti() -> khalti.KhaltiClient:
     """This worker thread's Khalti client, made on first use.
 
@@ -27,13 +35,14 @@ def get_khalti() -> khalti.KhaltiClient:
     handshake on every payment. It is one per thread, not one for the whole
     app, because requests.Session is not documented as thread-safe.
     """
-    clients = current_app.extensions.setdefault("khalti_clients", threading.local())
+    clients = current_app.extensions["khalti_clients"]
     if not hasattr(clients, "client"):
         config = current_app.config
         clients.client = khalti.KhaltiClient(
             config["KHALTI_SECRET_KEY"] or BUILTIN_SANDBOX_KEY,
             config["KHALTI_BASE_URL"],
             timeout=config["KHALTI_TIMEOUT"],
+            breaker=current_app.extensions["khalti_breaker"],
         )
     return clients.client
 

@@ -1,4 +1,4 @@
-"""The checkout floor: the least a checkout with the shop's guarantees costs.
+"""The floors: the least the catalog, a checkout and a return can cost.
 
 Not the shop, and not a way to write one: a yardstick for `make bench`. It
 does only the work that issue 9 says must stay, on the shop's own stack
@@ -14,6 +14,16 @@ pidx with a conditional UPDATE and a timeline step, commit; note the order
 in the session; redirect to Khalti. On PostgreSQL the product rows are
 locked in id order first, as the shop does. Its tables are its own
 (floor_*), in the database the shop uses.
+
+Per return (GET /return?pidx=...), as the shop: find the order by its pidx,
+commit before asking Khalti, call lookup, then in one transaction record the
+callback and the answer and change the status with a conditional UPDATE
+(only to paid here, for Completed at the order's total); redirect.
+
+Per catalog page (GET /), as the shop: read every visible product of the
+shop's own product table, and draw each with its name, description, price,
+stock and an add-to-cart form carrying the buyer's CSRF token, escaped by
+Jinja; no layout around them.
 """
 
 import json
@@ -21,7 +31,7 @@ import os
 import secrets
 import threading
 
-from flask import Flask, redirect, request, session
+from flask import Flask, redirect, render_template_string, request, session
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 from sqlalchemy import create_engine, event, text
 
@@ -84,10 +94,26 @@ def create_tables(url: str) -> None:
     floor_engine.dispose()
 
 
+CATALOG = """{% for id, name, description, price, stock in products %}
+<li><h2>{{ name }}</h2><p>{{ description }}</p><p>Rs {{ price // 100 }}.{{
+"%02d" % (price % 100) }}</p><p>{{ stock }} in stock</p><form method="post"
+action="/cart/add"><input type="hidden" name="csrf_token" value="{{ token }}">
+<input type="hidden" name="product_id" value="{{ id }}"><input name="quantity"
+type="number" value="1" min="1" max="{{ stock }}"><button>Add</button></form></li>
+{% endfor %}"""
+
+
 @app.get("/")
-def form():
-    """A page with the CSRF token, as the shop's checkout page has."""
-    return f'<input name="csrf_token" value="{generate_csrf()}">'
+def catalog():
+    """The catalog floor; its CSRF token also serves the checkout floor."""
+    with engine.connect() as connection:
+        products = connection.execute(
+            text(
+                "SELECT id, name, description, price_paisa, stock FROM product"
+                " WHERE visible ORDER BY id"
+            )
+        ).all()
+    return render_template_string(CATALOG, products=products, token=generate_csrf())
 
 
 @app.post("/checkout")
@@ -150,6 +176,29 @@ def checkout():
         record(connection, order_id, "initiate_response", payment.raw)
     session["orders"] = [*session.get("orders", [])[-19:], order_id]
     return redirect(payment.payment_url, code=303)
+
+
+@app.get("/return")
+def payment_return():
+    pidx = request.args["pidx"]
+    with engine.begin() as connection:
+        order_id, total = connection.execute(
+            text("SELECT id, total FROM floor_orders WHERE pidx = :pidx"),
+            {"pidx": pidx},
+        ).one()
+    lookup = khalti_client().lookup(pidx)
+    with engine.begin() as connection:
+        record(connection, order_id, "callback", request.args.to_dict())
+        record(connection, order_id, "lookup_response", lookup.raw)
+        if lookup.status == "Completed" and lookup.total_amount == total:
+            connection.execute(
+                text(
+                    "UPDATE floor_orders SET status = 'paid'"
+                    " WHERE id = :order AND status = 'awaiting_payment'"
+                ),
+                {"order": order_id},
+            )
+    return redirect(f"/orders/{order_id}", code=303)
 
 
 def record(connection, order_id: int, kind: str, data: dict) -> None:

@@ -15,11 +15,15 @@ chdir = str(Path(__file__).resolve().parent.parent)
 # Only nginx, on this machine, talks to gunicorn.
 bind = "127.0.0.1:8000"
 
-# gunicorn's rule of thumb for the number of processes, each with a few
-# threads: a request waiting on Khalti holds a thread, not a whole process.
-workers = multiprocessing.cpu_count() * 2 + 1
+# One process per CPU, each with many threads. A buyer waiting on Khalti
+# (hundreds of milliseconds on a good day, seconds on a bad one) holds a
+# thread but no CPU and no database connection, so a sale needs threads
+# enough for every buyer waiting at once; more processes would only split
+# the circuit breaker's knowledge of Khalti (khalti.CircuitBreaker, one per
+# process) and the memory. docs/BENCHMARKS.md has the sale's numbers.
+workers = multiprocessing.cpu_count()
 worker_class = "gthread"
-threads = 4
+threads = 64
 
 # Longer than the slowest checkout: Khalti's client gives up after 3.05 s to
 # connect plus 10 s to answer (khalti.DEFAULT_TIMEOUT), and a second click on
