@@ -197,6 +197,36 @@ def test_a_session_ended_on_one_server_is_refused_by_the_other(two_servers):
     assert "/admin/login" in replay.headers["Location"]
 
 
+def test_a_price_changed_through_one_server_is_on_the_others_next_page(
+    two_servers, shop
+):
+    first, second = (server.url for server in two_servers.servers)
+    product = shop.product("jordan-air")
+    assert second_catalog_price(second, product.id) == "20000"
+    staff = Buyer(first)
+    staff.get("/admin/login")
+    staff.post("/admin/login", {"email": STAFF_EMAIL, "password": STAFF_PASSWORD})
+    page = staff.get(f"/admin/products/{product.id}").text
+    form = {
+        name: re.search(rf'name="{name}"[^>]*value="([^"]*)"', page)[1]
+        for name in ("name", "stock", "stock_shown")
+    }
+    form |= {"description": product.description, "visible": "y", "price": "215.50"}
+
+    saved = staff.post(f"/admin/products/{product.id}", form)
+
+    assert saved.status_code == 303, saved.text
+    assert second_catalog_price(second, product.id) == "21550"
+
+
+def second_catalog_price(server_url: str, product_id: int) -> str:
+    catalog = requests.get(server_url + "/", timeout=30).text
+    card = re.search(
+        rf'data-product-id="{product_id}" data-price-paisa="(\d+)"', catalog
+    )
+    return card[1]
+
+
 def test_two_reconcile_runs_at_once_change_each_order_once(two_servers, shop):
     paid = []
     for _ in range(3):
