@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHOP_PORT ?= 5000
 SANDBOX_PORT ?= 5001
 
-.PHONY: run example sandbox test lint format screenshots bench bench-postgres clean
+.PHONY: run example sandbox test lint format screenshots bench bench-postgres clean messages translations
 
 # The virtual environment, rebuilt when the pinned requirements change.
 $(VENV)/installed: requirements.txt requirements-dev.txt
@@ -69,6 +69,19 @@ bench-postgres: $(VENV)/installed
 	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
 	PG_FSYNC=on REQUIRE_POSTGRES=1 scripts/with-postgres \
 		sh -c '$(BIN)/python bench/run.py --database-url "$$TEST_DATABASE_URL"'
+
+# The Nepali catalog (README: "Translating the shop"). `make messages` after
+# changing the shop's words; translate what it marks new or fuzzy in
+# translations/ne/LC_MESSAGES/messages.po; `make translations` compiles the
+# .mo the shop reads (committed, so a fresh checkout runs without this step).
+messages: $(VENV)/installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l --no-location --sort-output \
+		-o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations \
+		--width 100
+
+translations: $(VENV)/installed
+	$(BIN)/pybabel compile -d translations --statistics
 
 lint: $(VENV)/installed
 	$(BIN)/ruff check .

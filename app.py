@@ -25,6 +25,9 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from markupsafe import Markup
@@ -40,10 +43,11 @@ import admin
 import commands
 import config
 import database
+import i18n
 import khalti
 import payments
 from database import db
-from forms import first_error, strip
+from forms import first_error, group_phone, safe_next, strip, without_separators
 from models import (
     OPEN_STATUSES,
     CartLine,
@@ -81,7 +85,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.logger.setLevel(logging.INFO)
     database.init_app(app)
     csrf.init_app(app)
+    i18n.init_app(app)
     app.add_template_filter(format_npr, "npr")
+    app.add_template_filter(group_phone, "phone")
     app.register_blueprint(bp)
     admin.init_app(app)
     commands.init_app(app)
@@ -108,6 +114,8 @@ def layout_context() -> dict:
         "cart_count": sum(session_cart().values()),
         "is_sandbox": not config.is_production(current_app.config),
         "has_orders": bool(session.get("orders")),
+        "language": str(get_locale()),
+        "max_units": current_app.config["MAX_UNITS_PER_PRODUCT"],
     }
 
 
@@ -137,12 +145,22 @@ class ProductForm(FlaskForm):
     """Names one product; used as is to remove a cart line."""
 
     product_id = IntegerField(
-        validators=[InputRequired(), NumberRange(min=1, max=MAX_ID)]
+        _l("Product"),
+        validators=[
+            InputRequired(message=_l("This field is required.")),
+            NumberRange(min=1, max=MAX_ID, message=_l("No such product.")),
+        ],
     )
 
 
 class CartLineForm(ProductForm):
-    quantity = IntegerField(validators=[InputRequired(), NumberRange(min=1)])
+    quantity = IntegerField(
+        _l("Quantity"),
+        validators=[
+            InputRequired(message=_l("This field is required.")),
+            NumberRange(min=1, message=_l("Enter a quantity of 1 or more.")),
+        ],
+    )
 
 
 def refuse(message: str, page, status: int = 400):
@@ -151,10 +169,30 @@ def refuse(message: str, page, status: int = 400):
     return page(), status
 
 
-def quantity_problem(product: Product, quantity: int) -> str | None:
-    if quantity > product.stock:
-        return f"Only {product.stock} of {product.name} left in stock."
-    return None
+def quantity_problem(product: Product, quantity: int, in_cart: int = 0) -> str | None:
+    """Why the cart cannot hold `quantity` of `product`, or None.
+
+    `in_cart` is how many the cart held before this request added more, so
+    the message can say that they are counted.
+    """
+    if quantity <= product.stock:
+        return None
+    if in_cart:
+        return ngettext(
+            "Your cart already holds %(in_cart)s of %(name)s, and only %(stock)s is"
+            " in stock.",
+            "Your cart already holds %(in_cart)s of %(name)s, and only %(stock)s are"
+            " in stock.",
+            product.stock,
+            in_cart=i18n.digits(in_cart),
+            stock=i18n.digits(product.stock),
+            name=product.name,
+        )
+    return _(
+        "Only %(stock)s of %(name)s left in stock.",
+        stock=i18n.digits(product.stock),
+        name=product.name,
+    )
 
 
 # --- Catalog and cart --------------------------------------------------------
@@ -184,14 +222,16 @@ def product_cards() -> Markup:
     """
     rows = tuple(db.session.execute(select(Product.__table__).order_by(Product.id)))
     cache = current_app.extensions["product_cards"]
-    cached_rows, cards = cache.get("latest", (None, None))
+    # One set of cards per language: the words and prices differ.
+    language = str(get_locale())
+    cached_rows, cards = cache.get(language, (None, None))
     if rows != cached_rows:
         products = db.session.scalars(select(Product).order_by(Product.id))
         cards = Markup(
             render_template("_product_cards.html", products=products, token=TOKEN_SLOT)
         )
         # One assignment, so another thread never sees new rows with old cards.
-        cache["latest"] = (rows, cards)
+        cache[language] = (rows, cards)
     # Markup.replace escapes the token it puts in.
     return cards.replace(TOKEN_SLOT, generate_csrf())
 
@@ -214,11 +254,19 @@ def add_to_cart():
         return refuse(first_error(form), catalog)
     product = db.get_or_404(Product, form.product_id.data)
     cart = session_cart()
-    quantity = cart.get(str(product.id), 0) + form.quantity.data
-    if problem := quantity_problem(product, quantity):
+    in_cart = cart.get(str(product.id), 0)
+    quantity = in_cart + form.quantity.data
+    if problem := quantity_problem(product, quantity, in_cart):
         return refuse(problem, catalog)
     save_cart(cart | {str(product.id): quantity})
-    flash(f"Added {form.quantity.data} × {product.name} to your cart.", "success")
+    flash(
+        _(
+            "Added %(quantity)s × %(name)s to your cart.",
+            quantity=i18n.digits(form.quantity.data),
+            name=product.name,
+        ),
+        "success",
+    )
     return redirect(url_for("shop.cart"), code=303)
 
 
@@ -236,12 +284,19 @@ def update_cart_line():
         return refuse(first_error(form), render_cart)
     cart = session_cart()
     if str(form.product_id.data) not in cart:
-        return refuse("That product is not in your cart.", render_cart, 404)
+        return refuse(_("That product is not in your cart."), render_cart, 404)
     product = db.get_or_404(Product, form.product_id.data)
     if problem := quantity_problem(product, form.quantity.data):
         return refuse(problem, render_cart)
     save_cart(cart | {str(product.id): form.quantity.data})
-    flash(f"Updated {product.name}.", "success")
+    flash(
+        _(
+            "Your cart now holds %(quantity)s × %(name)s.",
+            quantity=i18n.digits(form.quantity.data),
+            name=product.name,
+        ),
+        "success",
+    )
     return redirect(url_for("shop.cart"), code=303)
 
 
@@ -251,17 +306,22 @@ def remove_cart_line():
     form = ProductForm()
     cart = session_cart()
     if not form.validate() or str(form.product_id.data) not in cart:
-        return refuse("That product is not in your cart.", render_cart, 404)
+        return refuse(_("That product is not in your cart."), render_cart, 404)
     save_cart(
         {pid: qty for pid, qty in cart.items() if pid != str(form.product_id.data)}
     )
-    flash("Removed from your cart.", "success")
+    # The cart may name a product the shop has since deleted.
+    product = db.session.get(Product, form.product_id.data)
+    name = product.name if product else _("That product")
+    flash(_("Removed %(name)s from your cart.", name=name), "success")
     return redirect(url_for("shop.cart"), code=303)
 
 
 # --- Checkout: create the order, then ask Khalti for a payment link ---------
 
-RELOAD_CHECKOUT = "This form is out of date. Reload the checkout page and try again."
+RELOAD_CHECKOUT = _l(
+    "This form is out of date. Reload the checkout page and try again."
+)
 
 
 class CheckoutForm(FlaskForm):
@@ -277,27 +337,34 @@ class CheckoutForm(FlaskForm):
         ],
     )
     name = StringField(
-        "Full name",
+        _l("Full name"),
         filters=[strip],
         validators=[
-            InputRequired(),
-            Length(max=100),
+            InputRequired(message=_l("This field is required.")),
+            Length(max=100, message=_l("Field cannot be longer than 100 characters.")),
             # Control characters have no place in a name, and PostgreSQL
             # refuses to store a NUL.
-            Regexp(r"[^\x00-\x1f\x7f]*\Z", message="Use letters and spaces only."),
+            Regexp(r"[^\x00-\x1f\x7f]*\Z", message=_l("Use letters and spaces only.")),
         ],
     )
     email = EmailField(
-        "Email", filters=[strip], validators=[InputRequired(), Email(), Length(max=254)]
-    )
-    phone = TelField(
-        "Mobile number",
+        _l("Email"),
         filters=[strip],
         validators=[
-            InputRequired(),
+            InputRequired(message=_l("This field is required.")),
+            Email(message=_l("Invalid email address.")),
+            Length(max=254, message=_l("Field cannot be longer than 254 characters.")),
+        ],
+    )
+    phone = TelField(
+        _l("Mobile number"),
+        # "981 234 5678" and "981-2345678" are the same number: keep the digits.
+        filters=[strip, without_separators],
+        validators=[
+            InputRequired(message=_l("This field is required.")),
             Regexp(
                 r"9[78][0-9]{8}\Z",
-                message="Enter a 10-digit mobile number starting with 97 or 98.",
+                message=_l("Enter a 10-digit mobile number starting with 97 or 98."),
             ),
         ],
     )
@@ -306,11 +373,12 @@ class CheckoutForm(FlaskForm):
 def cart_problem(lines: list[CartLine]) -> str | None:
     """Why this cart cannot be checked out, or None."""
     if not lines:
-        return "Your cart is empty."
+        return _("Your cart is empty.")
     if cart_total_paisa(lines) < MINIMUM_PAISA:
-        return (
-            f"Khalti accepts payments of {format_npr(MINIMUM_PAISA)} or more."
-            " Add a little more to your cart."
+        return _(
+            "Khalti accepts payments of %(minimum)s or more."
+            " Add a little more to your cart.",
+            minimum=format_npr(MINIMUM_PAISA),
         )
     for line in lines:
         if problem := quantity_problem(line.product, line.quantity):
@@ -359,7 +427,9 @@ def checkout():
         return repeated_checkout(token)
     if short := order.reserve_stock():
         db.session.rollback()
-        return refuse(f"Sorry, {short.name} just sold out.", render_cart, 409)
+        return refuse(
+            _("Sorry, %(name)s just sold out.", name=short.name), render_cart, 409
+        )
     # The order is flushed: it has its id and its reference.
     payload = payments.initiate_payload(
         order,
@@ -454,21 +524,25 @@ def start_payment(order: Order, payload: dict):
     except khalti.KhaltiError as exc:
         return payment_not_started(exc)
     if not started:
-        abort(502, "Khalti took too long to start your payment. Nothing was charged.")
+        abort(
+            502, _("Khalti took too long to start your payment. Nothing was charged.")
+        )
     return redirect(order.payment_url, code=303)
 
 
 def payment_not_started(exc: khalti.KhaltiError):
     """Khalti refused or could not be reached (the order is failed by now)."""
     if isinstance(exc, khalti.KhaltiAPIError) and exc.status_code == 400:
-        status, message = 400, f"Khalti could not accept this payment: {exc}"
+        # Khalti's reason stays in Khalti's words.
+        status = 400
+        message = _("Khalti could not accept this payment: %(reason)s", reason=exc)
     else:
         status = 502
-        message = (
+        message = _(
             "We could not reach Khalti to start your payment. Nothing was charged."
         )
     return render_template(
-        "error.html", code=status, title="Payment not started", message=message
+        "error.html", code=status, title=_("Payment not started"), message=message
     ), status
 
 
@@ -488,7 +562,7 @@ def payment_return():
     """Khalti sends the buyer back here. Only pidx is used, as a lookup key."""
     pidx = request.args.get("pidx", "")
     if not pidx:
-        abort(400, "The link from Khalti is missing the payment id (pidx).")
+        abort(400, _("The link from Khalti is missing the payment id (pidx)."))
     order = order_by_pidx(pidx)
     # A reload or the back button after the payment settled: nothing to do.
     if order.status not in OPEN_STATUSES:
@@ -526,19 +600,22 @@ def show_order(order: Order):
 
 
 OUTCOME_MESSAGES = {
-    OrderStatus.PAID: ("Payment received. Thank you!", "success"),
+    OrderStatus.PAID: (_l("Payment received. Thank you!"), "success"),
     OrderStatus.CANCELED: (
-        "You canceled the payment. Your cart is still here.",
+        _l("You canceled the payment. Your cart is still here."),
         "info",
     ),
-    OrderStatus.EXPIRED: ("The payment link expired. Your cart is still here.", "info"),
+    OrderStatus.EXPIRED: (
+        _l("The payment link expired. Your cart is still here."),
+        "info",
+    ),
     OrderStatus.FAILED: (
-        "Khalti says the payment failed. Nothing was charged.",
+        _l("Khalti says the payment failed. Nothing was charged."),
         "error",
     ),
-    OrderStatus.PENDING: ("Khalti is still processing your payment.", "info"),
+    OrderStatus.PENDING: (_l("Khalti is still processing your payment."), "info"),
     OrderStatus.NEEDS_REVIEW: (
-        "We need to check this payment by hand before we ship.",
+        _l("We need to check this payment by hand before we ship."),
         "error",
     ),
 }
@@ -546,7 +623,9 @@ OUTCOME_MESSAGES = {
 
 def flash_outcome(order: Order) -> None:
     if outcome := OUTCOME_MESSAGES.get(order.status):
-        flash(*outcome)
+        message, category = outcome
+        # The session stores text: the lazy message is read in today's language.
+        flash(str(message), category)
 
 
 # --- The order page ----------------------------------------------------------
@@ -576,10 +655,10 @@ def timeline(order: Order, show_customer: bool):
     for event in order.events:
         payload = event.payload
         if "customer_info" in payload and not show_customer:
-            payload |= {"customer_info": "(only the buyer's browser sees this)"}
+            payload |= {"customer_info": _("(only the buyer's browser sees this)")}
         # Staff actions are part of the lesson; who did them is not public.
         if "staff" in payload:
-            payload |= {"staff": "(shop staff)"}
+            payload |= {"staff": _("(shop staff)")}
         yield event, payload
 
 
@@ -596,6 +675,21 @@ def my_orders():
         .order_by(Order.id.desc())
     )
     return render_template("orders.html", orders=orders)
+
+
+@bp.get("/language/<code>")
+def choose_language(code):
+    """The header's language switch: a plain link, so it works without JavaScript.
+
+    The choice is kept in the session; `next` brings the buyer back to the
+    page they were reading (a path on this site only).
+    """
+    if code not in i18n.LANGUAGES:
+        abort(404)
+    session["language"] = code
+    return redirect(
+        safe_next(request.args.get("next"), url_for("shop.catalog")), code=303
+    )
 
 
 @bp.get("/healthz")
@@ -616,21 +710,49 @@ def healthz():
 # --- Errors ------------------------------------------------------------------
 
 
+# Werkzeug names and explains each error in English; the buyer reads these.
+ERROR_TEXTS = {
+    400: (_l("Bad request"), _l("The shop could not understand that request.")),
+    404: (_l("Not found"), _l("There is nothing at this address.")),
+    405: (_l("Not allowed"), _l("This page cannot be used that way.")),
+    409: (_l("Conflict"), _l("That changed while you were looking. Try again.")),
+    413: (_l("Too large"), _l("What you sent is too large for the shop.")),
+    429: (_l("Too many requests"), _l("Too many tries from here. Wait a little.")),
+    502: (_l("Khalti did not answer"), _l("Khalti could not be reached just now.")),
+}
+
+
+def error_texts(error: HTTPException) -> tuple[str, str]:
+    """The error's title and message in the buyer's language.
+
+    A description the shop gave (abort(502, _("..."))) is already translated;
+    Werkzeug's own English one is replaced.
+    """
+    title, message = ERROR_TEXTS.get(error.code, (error.name, error.description))
+    if error.description != type(error).description:
+        message = error.description
+    return str(title), str(message)
+
+
 @bp.app_errorhandler(HTTPException)
 def http_error(error: HTTPException):
-    return render_template(
-        "error.html", code=error.code, title=error.name, message=error.description
-    ), error.code
+    title, message = error_texts(error)
+    response = error.get_response()
+    response.set_data(
+        render_template("error.html", code=error.code, title=title, message=message)
+    )
+    response.content_type = "text/html; charset=utf-8"
+    return response
 
 
 @bp.app_errorhandler(CSRFError)
 def csrf_error(error: CSRFError):
-    message = (
+    message = _(
         "This form has expired or did not come from this site."
         " Reload the page and try again."
     )
     return render_template(
-        "error.html", code=400, title="Form expired", message=message
+        "error.html", code=400, title=_("Form expired"), message=message
     ), 400
 
 
@@ -640,6 +762,6 @@ def server_error(error):
     return render_template(
         "error.html",
         code=500,
-        title="Something went wrong",
-        message="Please try again in a moment.",
+        title=_("Something went wrong"),
+        message=_("Please try again in a moment."),
     ), 500

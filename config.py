@@ -6,6 +6,7 @@ Every setting is documented where it is read, below.
 
 import os
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import khalti
 
@@ -45,6 +46,23 @@ def from_environment() -> dict:
         # Where the back office counts failed logins. In memory, each process
         # counts alone: with several workers use a shared store (redis://...).
         RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # The clock every time is shown in (stored times stay UTC); the back
+        # office's "today" is a day on this clock.
+        SHOP_TIMEZONE=os.environ.get("SHOP_TIMEZONE") or "Asia/Kathmandu",
+        # Anonymous traffic's bounds, so one visitor cannot starve the others.
+        # Checkout POSTs, "Pay again" and "Check again" per client address,
+        # in Flask-Limiter's notation. A load test raises them.
+        CHECKOUT_RATE_LIMIT=os.environ.get("CHECKOUT_RATE_LIMIT") or "10 per minute",
+        # Orders one browser may hold unpaid (created or awaiting payment):
+        # each holds its items' stock until it is paid or its link expires.
+        MAX_UNPAID_ORDERS=int(os.environ.get("MAX_UNPAID_ORDERS") or 3),
+        # Units of one product in one cart, and so in one order.
+        MAX_UNITS_PER_PRODUCT=int(os.environ.get("MAX_UNITS_PER_PRODUCT") or 10),
+        # The largest request body: room for the back office's 2 MB product
+        # pictures and their form, far from the 50 MB a client once sent.
+        # deploy/nginx-shop.conf's client_max_body_size matches it.
+        MAX_CONTENT_LENGTH=4 * 1024 * 1024,
+        BABEL_DEFAULT_LOCALE="en",
     )
 
 
@@ -58,6 +76,8 @@ def finish(app) -> None:
     config["CONTENT_SECURITY_POLICY"] = content_security_policy(
         config["KHALTI_BASE_URL"]
     )
+    # An unknown zone fails here, at start-up, not on the first receipt.
+    ZoneInfo(config["SHOP_TIMEZONE"])
 
 
 def check_secret_key(app) -> None:
