@@ -16,7 +16,8 @@ import csv
 import io
 import json
 import secrets
-from datetime import datetime, timedelta
+from collections import Counter
+from datetime import timedelta
 from functools import cache
 
 from flask import (
@@ -42,6 +43,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
+import i18n
 import khalti
 import payments
 from database import db
@@ -182,31 +184,28 @@ def logout():
 
 
 def paid_per_day(days: int) -> list[tuple[str, int]]:
-    """Payments received per UTC day, oldest first, by the day orders were placed.
+    """Payments received per day, oldest first, by the day orders were placed.
 
-    Before refunds: an order refunded later still counts on the day it was
-    paid. Khalti's payment links expire within the hour, so the day an order
-    was placed is the day it was paid.
+    The days are the shop's (SHOP_TIMEZONE, Nepal's by default): in UTC,
+    Nepal's day would start at 5:45 in the morning. Before refunds: an order
+    refunded later still counts on the day it was paid. Khalti's payment
+    links expire within the hour, so the day an order was placed is the day
+    it was paid.
     """
-    today = now_utc().date()
-    first = today - timedelta(days=days - 1)
-    day = func.date(Order.created_at)
-    totals = dict(
-        db.session.execute(
-            select(day, func.sum(Order.total_paisa))
-            .where(
-                Order.created_at >= datetime.combine(first, datetime.min.time()),
-                Order.status.in_(
-                    [*REFUNDABLE_STATUSES, OrderStatus.REFUNDED],
-                ),
-            )
-            .group_by(day)
-        ).all()
+    first = i18n.local_time(now_utc()).date() - timedelta(days=days - 1)
+    placed = db.session.execute(
+        select(Order.created_at, Order.total_paisa).where(
+            Order.created_at >= i18n.utc_start_of(first),
+            Order.status.in_([*REFUNDABLE_STATUSES, OrderStatus.REFUNDED]),
+        )
     )
-    dates = [(first + timedelta(days=n)).isoformat() for n in range(days)]
-    # SQLite's date() gives text, PostgreSQL's a date: compare as text.
-    totals = {str(key): value for key, value in totals.items()}
-    return [(date, totals.get(date, 0)) for date in dates]
+    # Summed here rather than by SQL's date(), which only knows UTC's days
+    # (and the zone may have summer time, so no fixed offset would do).
+    totals = Counter()
+    for created_at, paisa in placed:
+        totals[i18n.local_time(created_at).date()] += paisa
+    dates = [first + timedelta(days=n) for n in range(days)]
+    return [(date.isoformat(), totals[date]) for date in dates]
 
 
 def orders_needing_a_person(limit: int = 100) -> list[Order]:
@@ -308,7 +307,7 @@ def spreadsheet_safe(value) -> str:
 
 CSV_HEADER = [
     "reference",
-    "placed_at_utc",
+    "placed_at",  # ISO 8601 in SHOP_TIMEZONE, with its offset
     "status",
     "customer_name",
     "email",
@@ -341,7 +340,7 @@ def orders_csv():
     ):
         row = [
             order.purchase_order_id,
-            order.created_at.isoformat(timespec="seconds"),
+            i18n.iso_time(order.created_at),
             order.status,
             order.customer_name,
             order.customer_email,

@@ -8,7 +8,7 @@ Times are stored as UTC (naive datetimes, as models.now_utc makes them) and
 shown in SHOP_TIMEZONE, Nepal's time unless set otherwise.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
@@ -69,6 +69,12 @@ def shop_zone() -> ZoneInfo:
 def local_time(moment: datetime) -> datetime:
     """A stored UTC time as the shop's clock reads it, offset attached."""
     return moment.replace(tzinfo=UTC).astimezone(shop_zone())
+
+
+def utc_start_of(day: date) -> datetime:
+    """When a day on the shop's clock begins, as a stored (naive UTC) time."""
+    start = datetime.combine(day, time.min, tzinfo=shop_zone())
+    return start.astimezone(UTC).replace(tzinfo=None)
 
 
 def zone_name() -> str:
