@@ -32,8 +32,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
@@ -61,11 +59,10 @@ from models import (
     order_where,
 )
 from money import format_npr, rupees_to_paisa
+from throttle import limiter
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 login_manager = LoginManager()
-# Counts login attempts; the store is RATELIMIT_STORAGE_URI (see create_app).
-limiter = Limiter(key_func=get_remote_address)
 
 ORDERS_PER_PAGE = 50
 CHART_DAYS = 14
@@ -81,7 +78,6 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def init_app(app: Flask) -> None:
     """Wire the back office into the shop (called by `create_app`)."""
     login_manager.init_app(app)
-    limiter.init_app(app)
     dummy_hash()  # made now, so the first unknown email costs no extra time
     app.register_blueprint(bp)
 

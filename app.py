@@ -11,6 +11,7 @@ modules.
 import logging
 import secrets
 import time
+from datetime import timedelta
 
 from dotenv import load_dotenv
 from flask import (
@@ -31,7 +32,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from markupsafe import Markup
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
@@ -55,9 +56,11 @@ from models import (
     OrderStatus,
     Product,
     cart_total_paisa,
+    now_utc,
     order_where,
 )
 from money import format_npr
+from throttle import buyer_actions, limiter
 
 bp = Blueprint("shop", __name__)
 csrf = CSRFProtect()
@@ -85,6 +88,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.logger.setLevel(logging.INFO)
     database.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
     i18n.init_app(app)
     app.add_template_filter(format_npr, "npr")
     app.add_template_filter(group_phone, "phone")
@@ -175,6 +179,13 @@ def quantity_problem(product: Product, quantity: int, in_cart: int = 0) -> str |
     `in_cart` is how many the cart held before this request added more, so
     the message can say that they are counted.
     """
+    limit = current_app.config["MAX_UNITS_PER_PRODUCT"]
+    if quantity > limit:
+        # One visitor must not hold the whole stock in unpaid orders.
+        return _(
+            "You can buy at most %(limit)s of one product in one order.",
+            limit=i18n.digits(limit),
+        )
     if quantity <= product.stock:
         return None
     if in_cart:
@@ -387,6 +398,7 @@ def cart_problem(lines: list[CartLine]) -> str | None:
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
+@buyer_actions
 def checkout():
     """Ask for the buyer's details, then place the order and pay."""
     form = CheckoutForm()
@@ -408,6 +420,9 @@ def checkout():
         return render_template(
             "checkout.html", form=form, lines=lines, total_paisa=cart_total_paisa(lines)
         ), status
+    # A repeat of a form that was placed goes on to find its order below.
+    if too_many_unpaid_orders() and not placed_with(form):
+        return refuse(unpaid_orders_message(), render_cart, 409)
 
     token = form.checkout_token.data
     order = Order.from_cart(
@@ -447,6 +462,34 @@ def checkout():
     db.session.commit()
     remember_order(order.purchase_order_id)
     return start_payment(order, payload)
+
+
+# Orders that hold their items' stock while the buyer has not paid yet.
+UNPAID_STATUSES = (OrderStatus.CREATED, OrderStatus.AWAITING_PAYMENT)
+
+
+def too_many_unpaid_orders() -> bool:
+    """Whether this browser already holds MAX_UNPAID_ORDERS unpaid orders."""
+    limit = current_app.config["MAX_UNPAID_ORDERS"]
+    references = session.get("orders", [])
+    # A browser that placed fewer orders than that costs no query.
+    if len(references) < limit:
+        return False
+    unpaid = db.session.scalar(
+        select(func.count(Order.id)).where(
+            Order.purchase_order_id.in_(references),
+            Order.status.in_(UNPAID_STATUSES),
+        )
+    )
+    return unpaid >= limit
+
+
+def unpaid_orders_message() -> str:
+    return _(
+        "You already have %(count)s orders waiting for payment. Pay for one of"
+        " them, or cancel it on Khalti's payment page, before placing another.",
+        count=i18n.digits(current_app.config["MAX_UNPAID_ORDERS"]),
+    )
 
 
 def placed_with(form: CheckoutForm) -> bool:
@@ -557,6 +600,37 @@ def order_by_reference(purchase_order_id: str) -> Order:
     return order_where(Order.purchase_order_id, purchase_order_id)
 
 
+# The parameters Khalti documents for its return_url; only these are kept.
+CALLBACK_PARAMETERS = (
+    "pidx",
+    "status",
+    "transaction_id",
+    "tidx",
+    "txnId",
+    "amount",
+    "total_amount",
+    "mobile",
+    "purchase_order_id",
+    "purchase_order_name",
+)
+# Khalti's values are short; anything longer is not Khalti's.
+CALLBACK_VALUE_LENGTH = 100
+
+# A return within this long of a lookup shows the order as it stands, with
+# "Check again", instead of asking Khalti once more: the return URL is a GET
+# anyone can repeat, and each repeat would cost a lookup and a timeline row.
+RECENT_LOOKUP = timedelta(seconds=10)
+
+
+def khalti_callback() -> dict:
+    """The documented parameters of this return, cut to a sane length."""
+    return {
+        name: request.args[name][:CALLBACK_VALUE_LENGTH]
+        for name in CALLBACK_PARAMETERS
+        if name in request.args
+    }
+
+
 @bp.get("/successfull-payment")
 def payment_return():
     """Khalti sends the buyer back here. Only pidx is used, as a lookup key."""
@@ -567,11 +641,19 @@ def payment_return():
     # A reload or the back button after the payment settled: nothing to do.
     if order.status not in OPEN_STATUSES:
         return show_order(order)
-    # Kept for the learners' timeline; none of it is believed.
-    return settle_and_show(order, callback=request.args.to_dict())
+    looked_up_at, last_callback = order.last_lookup_and_callback()
+    if looked_up_at and now_utc() - looked_up_at < RECENT_LOOKUP:
+        return show_order(order)
+    # Kept for the learners' timeline; none of it is believed. The same
+    # parameters again (a reload) are on the timeline already.
+    callback = khalti_callback()
+    return settle_and_show(
+        order, callback=None if callback == last_callback else callback
+    )
 
 
 @bp.post("/orders/<purchase_order_id>/verify")
+@buyer_actions
 def check_again(purchase_order_id):
     """The "Check again" button: ask Khalti once more."""
     order = order_by_reference(purchase_order_id)

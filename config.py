@@ -62,6 +62,8 @@ def from_environment() -> dict:
         # pictures and their form, far from the 50 MB a client once sent.
         # deploy/nginx-shop.conf's client_max_body_size matches it.
         MAX_CONTENT_LENGTH=4 * 1024 * 1024,
+        # A refused request (429) says when to come back: Retry-After.
+        RATELIMIT_HEADERS_ENABLED=True,
         BABEL_DEFAULT_LOCALE="en",
     )
 

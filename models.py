@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     case,
+    func,
     insert,
     select,
     text,
@@ -222,6 +223,27 @@ class Order(db.Model):
                 kind,
                 self.status,
             )
+
+    def last_lookup_and_callback(self) -> tuple[datetime | None, dict | None]:
+        """When Khalti was last asked about this order, and the last callback.
+
+        One SELECT, two subqueries, each on the events' order_id index.
+        """
+        events = PaymentEvent.__table__.c
+        mine = events.order_id == self.id
+        last_lookup = select(func.max(events.created_at)).where(
+            mine, events.kind.in_(["lookup_response", "lookup_error"])
+        )
+        last_callback = (
+            select(events.data)
+            .where(mine, events.kind == "callback")
+            .order_by(events.id.desc())
+            .limit(1)
+        )
+        looked_up_at, callback = db.session.execute(
+            select(last_lookup.scalar_subquery(), last_callback.scalar_subquery())
+        ).one()
+        return looked_up_at, json.loads(callback) if callback else None
 
     @property
     def payment_link_expired(self) -> bool:

@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 
 import app as shop_module
 from models import Order, Product, db, seed_catalog
+from tests.conftest import ROOMY_LIMITS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -47,6 +48,7 @@ class ServedShop:
                 "KHALTI_SECRET_KEY": None,
                 "KHALTI_BASE_URL": khalti_base_url,
                 "KHALTI_TIMEOUT": (2, 5),
+                **ROOMY_LIMITS,
             }
         )
         with self.app.app_context():
