@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 from datetime import timedelta
+from functools import partial
 
 from dotenv import load_dotenv
 from flask import (
@@ -51,6 +52,7 @@ from database import db
 from forms import first_error, group_phone, safe_next, strip, without_separators
 from models import (
     OPEN_STATUSES,
+    RELEASES_STOCK,
     CartLine,
     Order,
     OrderStatus,
@@ -335,10 +337,12 @@ RELOAD_CHECKOUT = _l(
 )
 
 
-class CheckoutForm(FlaskForm):
+class OneTimeForm(FlaskForm):
+    """A form that places an order: checkout's, and "Pay again"'s."""
+
     # A fresh random token each time the form is shown. Submitting the same
     # form again (a double click, a reload, the back button) carries the same
-    # token, which the orders table allows only once: see checkout().
+    # token, which the orders table allows only once: see place_order().
     checkout_token = HiddenField(
         "Checkout form",
         default=lambda: secrets.token_urlsafe(16),
@@ -347,6 +351,9 @@ class CheckoutForm(FlaskForm):
             Regexp(r"[A-Za-z0-9_-]{22}\Z", message=RELOAD_CHECKOUT),
         ],
     )
+
+
+class CheckoutForm(OneTimeForm):
     name = StringField(
         _l("Full name"),
         filters=[strip],
@@ -420,18 +427,28 @@ def checkout():
         return render_template(
             "checkout.html", form=form, lines=lines, total_paisa=cart_total_paisa(lines)
         ), status
+    details = {"name": form.name.data, "email": form.email.data}
+    return place_order(form, lines, details | {"phone": form.phone.data}, render_cart)
+
+
+def place_order(
+    form: OneTimeForm,
+    lines: list[CartLine],
+    details: dict,
+    page,
+    retry_of: Order | None = None,
+):
+    """Save the order, take its stock, then send the buyer to pay at Khalti.
+
+    `details` are the buyer's name, email and phone; `page` shows a refusal;
+    `retry_of` is the order that "Pay again" pays again for.
+    """
     # A repeat of a form that was placed goes on to find its order below.
     if too_many_unpaid_orders() and not placed_with(form):
-        return refuse(unpaid_orders_message(), render_cart, 409)
-
+        return refuse(unpaid_orders_message(), page, 409)
     token = form.checkout_token.data
-    order = Order.from_cart(
-        lines,
-        checkout_token=token,
-        name=form.name.data,
-        email=form.email.data,
-        phone=form.phone.data,
-    )
+    order = Order.from_cart(lines, checkout_token=token, **details)
+    order.retry_of = retry_of
     db.session.add(order)
     try:
         # Insert the order before anything else: a repeat of this form stops
@@ -442,19 +459,17 @@ def checkout():
         return repeated_checkout(token)
     if short := order.reserve_stock():
         db.session.rollback()
-        return refuse(
-            _("Sorry, %(name)s just sold out.", name=short.name), render_cart, 409
-        )
+        return refuse(_("Sorry, %(name)s just sold out.", name=short.name), page, 409)
     # The order is flushed: it has its id and its reference.
     payload = payments.initiate_payload(
         order,
         return_url=shop_url_for("shop.payment_return"),
         website_url=shop_url_for("shop.catalog"),
     )
-    order.record(
-        ("order_created", {"total_paisa": order.total_paisa}),
-        ("initiate_request", payload),
-    )
+    created = {"total_paisa": order.total_paisa}
+    if retry_of:
+        created["pays_again_for"] = retry_of.purchase_order_id
+    order.record(("order_created", created), ("initiate_request", payload))
     # One commit saves the order, its items, its stock and the request we are
     # about to send, all before Khalti is called. No transaction stays open
     # while Khalti thinks: a slow gateway must not hold row locks (PostgreSQL)
@@ -492,7 +507,7 @@ def unpaid_orders_message() -> str:
     )
 
 
-def placed_with(form: CheckoutForm) -> bool:
+def placed_with(form: OneTimeForm) -> bool:
     """Whether an order was already placed with this form's (valid) token."""
     token = form.checkout_token
     return (
@@ -729,7 +744,53 @@ def order_detail(purchase_order_id):
         order=order,
         show_customer=show_customer,
         timeline=list(timeline(order, show_customer)),
+        # Only the browser that placed an unpaid order may pay for it again.
+        pay_again_form=OneTimeForm() if may_pay_again(order) else None,
     )
+
+
+def may_pay_again(order: Order) -> bool:
+    return order.status in RELEASES_STOCK and placed_here(order)
+
+
+@bp.post("/orders/<purchase_order_id>/pay-again")
+@buyer_actions
+def pay_again(purchase_order_id):
+    """The "Pay again" button: a new order, same items at today's prices.
+
+    The old order stays as it was; the new one links to it. The buyer's
+    details come from the old order, and the rest is the checkout's.
+    """
+    old = order_where(
+        Order.purchase_order_id, purchase_order_id, selectinload(Order.items)
+    )
+    # Refusals show the old order's page, with the reason.
+    page = partial(order_detail, purchase_order_id)
+    form = OneTimeForm()
+    if not form.validate():
+        return refuse(first_error(form), page)
+    if not may_pay_again(old):
+        # A form sent again once its new order was placed: that order decides.
+        if placed_with(form):
+            return repeated_checkout(form.checkout_token.data)
+        abort(403, _("Only the browser that placed an unpaid order can pay again."))
+    lines = order_lines(old)
+    if problem := cart_problem(lines):
+        if placed_with(form):
+            return repeated_checkout(form.checkout_token.data)
+        return refuse(problem, page)
+    details = {"name": old.customer_name, "email": old.customer_email}
+    details["phone"] = old.customer_phone
+    return place_order(form, lines, details, page, retry_of=old)
+
+
+def order_lines(order: Order) -> list[CartLine]:
+    """The order's items as cart lines: the products as they are today."""
+    quantities = order.quantities()
+    products = db.session.scalars(
+        select(Product).where(Product.id.in_(quantities)).order_by(Product.id)
+    )
+    return [CartLine(product, quantities[product.id]) for product in products]
 
 
 def timeline(order: Order, show_customer: bool):
@@ -795,6 +856,7 @@ def healthz():
 # Werkzeug names and explains each error in English; the buyer reads these.
 ERROR_TEXTS = {
     400: (_l("Bad request"), _l("The shop could not understand that request.")),
+    403: (_l("Forbidden"), _l("That is not open to this browser.")),
     404: (_l("Not found"), _l("There is nothing at this address.")),
     405: (_l("Not allowed"), _l("This page cannot be used that way.")),
     409: (_l("Conflict"), _l("That changed while you were looking. Try again.")),

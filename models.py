@@ -86,7 +86,8 @@ ALLOWED_SOURCES = {
     | {OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED},
 }
 
-# Orders that will never be paid give their stock back.
+# Orders that will never be paid give their stock back; their buyer may
+# pay again, with a new order.
 RELEASES_STOCK = frozenset(
     {OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.FAILED}
 )
@@ -143,6 +144,9 @@ class Order(db.Model):
     # so the same form submitted twice cannot make a second order (empty for
     # orders placed before it existed).
     checkout_token: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # The canceled, expired or failed order this one pays again for ("Pay
+    # again"); that order stays as it was. Indexed, to list an order's retries.
+    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
 
     # Filled in from Khalti's answers.
     pidx: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -158,6 +162,12 @@ class Order(db.Model):
         back_populates="order",
         cascade="all, delete-orphan",
         order_by="PaymentEvent.id",
+    )
+    retry_of: Mapped["Order | None"] = relationship(
+        remote_side=[id], back_populates="retries"
+    )
+    retries: Mapped[list["Order"]] = relationship(
+        back_populates="retry_of", order_by="Order.id"
     )
 
     @classmethod
