@@ -57,6 +57,8 @@ from models import (
     Order,
     OrderStatus,
     Product,
+    Refund,
+    RefundState,
     cart_total_paisa,
     now_utc,
     order_where,
@@ -744,8 +746,25 @@ def order_detail(purchase_order_id):
         order=order,
         show_customer=show_customer,
         timeline=list(timeline(order, show_customer)),
+        refunds=confirmed_refunds(order),
         # Only the browser that placed an unpaid order may pay for it again.
         pay_again_form=OneTimeForm() if may_pay_again(order) else None,
+    )
+
+
+def confirmed_refunds(order: Order) -> list[Refund]:
+    """The refunds Khalti confirmed for this order, oldest first.
+
+    Asked only for a refunded order, so other receipts cost no query.
+    """
+    if order.status not in (OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
+        return []
+    return list(
+        db.session.scalars(
+            select(Refund)
+            .where(Refund.order_id == order.id, Refund.state == RefundState.SUCCEEDED)
+            .order_by(Refund.id)
+        )
     )
 
 
