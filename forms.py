@@ -11,9 +11,13 @@ def strip(value: str | None) -> str | None:
     return value.strip() if value else value
 
 
+# A buyer typing in Nepali may write the number in Devanagari digits.
+ASCII_DIGITS = str.maketrans("०१२३४५६७८९", "0123456789")
+
+
 def without_separators(value: str | None) -> str | None:
     """A field filter for phone numbers: "981-234 5678" -> "9812345678"."""
-    return re.sub(r"[\s-]", "", value) if value else value
+    return re.sub(r"[\s-]", "", value).translate(ASCII_DIGITS) if value else value
 
 
 def group_phone(digits: str) -> str:

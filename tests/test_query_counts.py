@@ -171,7 +171,9 @@ def buyer_journey(shop, lines: int) -> dict[str, list]:
         "order page", lambda: shop.client.get(f"/orders/{order.purchase_order_id}")
     )
     assert 'data-order-status="paid"' in page.text
-    items = page.text.split('<table class="order-items">')[1].split("</table>")[0]
+    items = page.text.split('<table class="order-items stacked">')[1].split("</table>")[
+        0
+    ]
     assert items.count('<tr><th scope="row"') == lines
     return statements
 
