@@ -26,9 +26,10 @@ run: $(VENV)/installed .env
 	echo "Shop:    http://127.0.0.1:$(SHOP_PORT)/" && \
 	echo "Back office: http://127.0.0.1:$(SHOP_PORT)/admin/ as demo@example.com / $$password"
 	@echo "Sandbox: http://127.0.0.1:$(SANDBOX_PORT)/ (Khalti's payment pages, offline)"
-	$(BIN)/flask --app sandbox run --port $(SANDBOX_PORT) & \
+	SANDBOX_SHOP_URL=http://127.0.0.1:$(SHOP_PORT)/ \
+		$(BIN)/flask --app sandbox run --port $(SANDBOX_PORT) & \
 	trap 'kill $$!' EXIT INT TERM; \
-	$(BIN)/flask --app app run --port $(SHOP_PORT)
+	SANDBOX_PORT=$(SANDBOX_PORT) $(BIN)/flask --app app run --port $(SHOP_PORT)
 
 # examples/minimal.py (README part 2) against the sandbox. Both get the same
 # made-up key, so the example never reaches Khalti even if .env holds a real one.
@@ -37,7 +38,8 @@ EXAMPLE_ENV := KHALTI_SECRET_KEY=example-sandbox-key DATABASE_URL=sqlite:///paym
 example: $(VENV)/installed .env
 	@echo "Example: http://127.0.0.1:$(SHOP_PORT)/"
 	@echo "Sandbox: http://127.0.0.1:$(SANDBOX_PORT)/ (Khalti's payment pages, offline)"
-	$(EXAMPLE_ENV) $(BIN)/flask --app sandbox run --port $(SANDBOX_PORT) & \
+	$(EXAMPLE_ENV) SANDBOX_SHOP_URL=http://127.0.0.1:$(SHOP_PORT)/ \
+		$(BIN)/flask --app sandbox run --port $(SANDBOX_PORT) & \
 	trap 'kill $$!' EXIT INT TERM; \
 	$(EXAMPLE_ENV) KHALTI_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api/v2/ \
 	PYTHONPATH=$(CURDIR) $(BIN)/flask --app examples/minimal.py run --port $(SHOP_PORT)

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import khalti
 
-# With no KHALTI_SECRET_KEY the shop talks to sandbox.py, started by `make run`.
-BUILTIN_SANDBOX_URL = "http://127.0.0.1:5001/api/v2/"
+# With no KHALTI_SECRET_KEY the shop talks to sandbox.py, started by `make run`
+# on SANDBOX_PORT (5001 unless set).
+BUILTIN_SANDBOX_URL = "http://127.0.0.1:{port}/api/v2/"
 BUILTIN_SANDBOX_KEY = "built-in-sandbox"
 
 PLACEHOLDER_SECRET_KEYS = {None, "", "change-me"}
@@ -32,6 +33,8 @@ def from_environment() -> dict:
         KHALTI_SECRET_KEY=os.environ.get("KHALTI_SECRET_KEY") or None,
         KHALTI_BASE_URL=os.environ.get("KHALTI_BASE_URL") or None,
         KHALTI_TIMEOUT=khalti.DEFAULT_TIMEOUT,
+        # The port of `make run`'s sandbox, for the shop's calls to it too.
+        SANDBOX_PORT=int(os.environ.get("SANDBOX_PORT") or 5001),
         # The address buyers open, e.g. https://shop.example. When set, the
         # return_url and website_url sent to Khalti are built on it, never on
         # the request's Host header, which the client chooses.
@@ -106,8 +109,9 @@ def khalti_base_url(config) -> str:
     compare it with Khalti's known hosts, so it is normalised here, once,
     and only this value is used. Empty means a sandbox.
     """
+    builtin = BUILTIN_SANDBOX_URL.format(port=config["SANDBOX_PORT"])
     url = config["KHALTI_BASE_URL"] or (
-        khalti.SANDBOX_BASE_URL if config["KHALTI_SECRET_KEY"] else BUILTIN_SANDBOX_URL
+        khalti.SANDBOX_BASE_URL if config["KHALTI_SECRET_KEY"] else builtin
     )
     parts = urlsplit(url.strip())
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
