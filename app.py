@@ -346,7 +346,7 @@ class OneTimeForm(FlaskForm):
     # form again (a double click, a reload, the back button) carries the same
     # token, which the orders table allows only once: see place_order().
     checkout_token = HiddenField(
-        "Checkout form",
+        _l("Checkout form"),
         default=lambda: secrets.token_urlsafe(16),
         validators=[
             InputRequired(message=RELOAD_CHECKOUT),

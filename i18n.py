@@ -45,7 +45,13 @@ def select_locale() -> str:
     chosen = session.get("language")
     if chosen in LANGUAGES:
         return chosen
-    return request.accept_languages.best_match(LANGUAGES) or "en"
+    # The browser's languages, most wanted first; "ne-NP" is Nepali. (Werkzeug's
+    # best_match would prefer an exact "ne" at q=0.8 to "en-GB" at q=1.)
+    for value, _quality in request.accept_languages:
+        language = value.split("-")[0].lower()
+        if language in LANGUAGES:
+            return language
+    return "en"
 
 
 def is_nepali() -> bool:

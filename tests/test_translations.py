@@ -139,6 +139,11 @@ def test_the_browser_language_is_used_until_the_buyer_chooses(client):
     assert "<h1>पसल</h1>" in nepali.text
     french = client.get("/", headers={"Accept-Language": "fr"})
     assert html_lang(french) == "en"
+    # The most wanted language that the shop speaks, regions aside.
+    british = client.get("/", headers={"Accept-Language": "en-GB,ne;q=0.8"})
+    assert html_lang(british) == "en"
+    nepal = client.get("/", headers={"Accept-Language": "fr,ne-NP;q=0.9,en;q=0.8"})
+    assert html_lang(nepal) == "ne"
 
 
 def test_the_header_switch_is_a_link_that_is_remembered(client):
