@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from flask import Flask, current_app, request, session
 from flask_babel import Babel, get_locale
+from nepali.datetime import nepalidate
 
 LANGUAGES = ("ne", "en")
 
@@ -33,6 +34,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(shop_time, "shop_time")
     app.add_template_filter(iso_time, "iso_time")
     app.add_template_filter(digits, "digits")
+    app.add_template_filter(bikram_sambat, "bikram_sambat")
     app.add_template_global(LANGUAGE_NAMES, "language_names")
     app.add_template_global(zone_name, "shop_zone_name")
 
@@ -81,6 +83,20 @@ def utc_start_of(day: date) -> datetime:
     """When a day on the shop's clock begins, as a stored (naive UTC) time."""
     start = datetime.combine(day, time.min, tzinfo=shop_zone())
     return start.astimezone(UTC).replace(tzinfo=None)
+
+
+def bikram_sambat(moment: datetime) -> str | None:
+    """The day of a stored time in Nepal's calendar: "२०८१ बैशाख १".
+
+    The Bikram Sambat calendar has no formula: its months' lengths come from
+    published tables, which py-nepali carries (to about 2043 AD). Outside
+    them there is no date to show, rather than a guessed one.
+    """
+    try:
+        day = nepalidate.from_date(local_time(moment).date())
+    except ValueError:
+        return None
+    return day.strftime_ne("%Y %B %-d")
 
 
 def zone_name() -> str:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import Shop
 from test_query_counts import add_past_orders, database_name, recorded_statements
 
 from models import Order, OrderStatus, db, now_utc
@@ -234,24 +233,3 @@ def test_the_dashboards_days_and_the_lists_times_are_nepals(app, shop, back_offi
     page = back_office.client.get("/admin/")
     assert 'data-paid-today="0"' in page.text
     assert 'data-paid-week="20000"' in page.text
-
-
-def test_shop_timezone_sets_the_clock(make_app, khalti_sandbox):
-    app = make_app(SHOP_TIMEZONE="UTC")
-    shop = Shop(app, app.test_client(), khalti_sandbox)
-    order = shop.start()
-    set_order(app, order, created_at=datetime(2026, 1, 31, 20, 0))
-    page = shop.client.get(f"/orders/{order.purchase_order_id}").text
-    assert "2026-01-31 20:00" in page
-    assert 'datetime="2026-01-31T20:00:00+00:00"' in page
-
-
-def test_the_receipt_shows_nepals_time_with_its_offset(app, shop):
-    order = shop.start()
-    set_order(app, order, created_at=datetime(2026, 1, 31, 20, 0))
-    page = shop.client.get(f"/orders/{order.purchase_order_id}").text
-    assert "2026-02-01 01:45" in page and "(Nepal Time)" in page
-    assert 'datetime="2026-02-01T01:45:00+05:45"' in page
-    shop.client.get("/language/ne")
-    page = shop.client.get(f"/orders/{order.purchase_order_id}").text
-    assert "२०२६-०२-०१ ०१:४५" in page and "(नेपाल समय)" in page
