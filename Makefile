@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHOP_PORT ?= 5000
 SANDBOX_PORT ?= 5001
 
-.PHONY: run example sandbox test lint format screenshots bench bench-postgres clean
+.PHONY: run example sandbox test lint format screenshots bench bench-postgres clean messages translations
 
 # The virtual environment, rebuilt when the pinned requirements change.
 $(VENV)/installed: requirements.txt requirements-dev.txt
@@ -27,9 +27,10 @@ run: $(VENV)/installed .env
 	echo "Shop:    http://127.0.0.1:$(SHOP_PORT)/" && \
 	echo "Back office: http://127.0.0.1:$(SHOP_PORT)/admin/ as demo@example.com / $$password"
 	@echo "Sandbox: http://127.0.0.1:$(SANDBOX_PORT)/ (Khalti's payment pages, offline)"
-	$(BIN)/flask --app sandbox run --port $(SANDBOX_PORT) & \
+	SANDBOX_SHOP_URL=http://127.0.0.1:$(SHOP_PORT)/ \
+		$(BIN)/flask --app sandbox run --port $(SANDBOX_PORT) & \
 	trap 'kill $$!' EXIT INT TERM; \
-	$(BIN)/flask --app app run --port $(SHOP_PORT)
+	SANDBOX_PORT=$(SANDBOX_PORT) $(BIN)/flask --app app run --port $(SHOP_PORT)
 
 # examples/minimal.py (README part 2) against the sandbox. Both get the same
 # made-up key, so the example never reaches Khalti even if .env holds a real one.
@@ -38,7 +39,8 @@ EXAMPLE_ENV := KHALTI_SECRET_KEY=example-sandbox-key DATABASE_URL=sqlite:///paym
 example: $(VENV)/installed .env
 	@echo "Example: http://127.0.0.1:$(SHOP_PORT)/"
 	@echo "Sandbox: http://127.0.0.1:$(SANDBOX_PORT)/ (Khalti's payment pages, offline)"
-	$(EXAMPLE_ENV) $(BIN)/flask --app sandbox run --port $(SANDBOX_PORT) & \
+	$(EXAMPLE_ENV) SANDBOX_SHOP_URL=http://127.0.0.1:$(SHOP_PORT)/ \
+		$(BIN)/flask --app sandbox run --port $(SANDBOX_PORT) & \
 	trap 'kill $$!' EXIT INT TERM; \
 	$(EXAMPLE_ENV) KHALTI_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api/v2/ \
 	PYTHONPATH=$(CURDIR) $(BIN)/flask --app examples/minimal.py run --port $(SHOP_PORT)
@@ -72,6 +74,19 @@ bench-postgres: $(VENV)/installed
 	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
 	PG_FSYNC=on REQUIRE_POSTGRES=1 scripts/with-postgres \
 		sh -c '$(BIN)/python bench/run.py --database-url "$$TEST_DATABASE_URL"'
+
+# The Nepali catalog (README: "Translating the shop"). `make messages` after
+# changing the shop's words; translate what it marks new or fuzzy in
+# translations/ne/LC_MESSAGES/messages.po; `make translations` compiles the
+# .mo the shop reads (committed, so a fresh checkout runs without this step).
+messages: $(VENV)/installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l --no-location --sort-output \
+		-o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations \
+		--width 100
+
+translations: $(VENV)/installed
+	$(BIN)/pybabel compile -d translations --statistics
 
 lint: $(VENV)/installed
 	$(BIN)/ruff check .

@@ -18,9 +18,9 @@ import json
 import re
 import secrets
 import time
-from datetime import datetime, timedelta
+from collections import Counter
+from datetime import date, timedelta
 from functools import cache
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -34,7 +34,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -45,12 +44,13 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Regexp
 
+import i18n
 import khalti
 import payments
 import products
 import staff
 from database import db
-from forms import first_error, no_nul, strip
+from forms import first_error, no_nul, safe_next, strip
 from models import (
     OPEN_STATUSES,
     REFUNDABLE_STATUSES,
@@ -64,6 +64,7 @@ from models import (
     order_where,
 )
 from money import format_npr, paisa_to_rupees, rupees_to_paisa
+from throttle import limiter
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 # Products (products.py) live under /admin/products, behind the same login.
@@ -71,9 +72,6 @@ bp.register_blueprint(products.bp)
 # Staff accounts (/admin/staff), nested so this blueprint's checks cover them.
 bp.register_blueprint(staff.bp)
 login_manager = LoginManager()
-# Counts failed logins; the store is RATELIMIT_STORAGE_URI (see create_app).
-# Its headers give every refused attempt a Retry-After: when to try again.
-limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 
 ORDERS_PER_PAGE = 50
 # No list here comes near a million pages of 50.
@@ -98,7 +96,6 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def init_app(app: Flask) -> None:
     """Wire the back office into the shop (called by `create_app`)."""
     login_manager.init_app(app)
-    limiter.init_app(app)
     dummy_hash()  # made now, so the first unknown email costs no extra time
     app.register_blueprint(bp)
 
@@ -185,21 +182,6 @@ def staff_with_password(email: str, password: str) -> Staff | None:
     return staff if staff and good and staff.active else None
 
 
-def safe_next(target: str | None) -> str:
-    """Where to go after logging in: a path on this site, never another host.
-
-    "//evil.example" and "/\\evil.example" are paths to Python but hosts to
-    a browser, which also drops tabs and newlines from URLs.
-    """
-    dashboard = url_for("admin.dashboard")
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return dashboard
-    if "\\" in target or any(ord(c) < 32 for c in target):
-        return dashboard
-    parts = urlsplit(target)
-    return dashboard if parts.scheme or parts.netloc else target
-
-
 def login_email_and_address() -> str:
     return f"{login_email()} from {get_remote_address()}"
 
@@ -240,7 +222,8 @@ def login():
     session.clear()
     login_user(staff)
     session["staff_logged_in_at"] = int(time.time())
-    return redirect(safe_next(request.args.get("next")), code=303)
+    dashboard = url_for("admin.dashboard")
+    return redirect(safe_next(request.args.get("next"), dashboard), code=303)
 
 
 @bp.post("/logout")
@@ -258,46 +241,43 @@ def logout():
 
 
 def paid_per_day(days: int) -> list[tuple[str, int]]:
-    """Payments received per UTC day, oldest first, by the day orders were placed.
+    """Payments received per day, oldest first, by the day orders were placed.
 
-    Before refunds: an order refunded later still counts on the day it was
-    paid. Khalti's payment links expire within the hour, so the day an order
-    was placed is the day it was paid.
+    The days are the shop's (SHOP_TIMEZONE, Nepal's by default): in UTC,
+    Nepal's day would start at 5:45 in the morning. Before refunds: an order
+    refunded later still counts on the day it was paid. Khalti's payment
+    links expire within the hour, so the day an order was placed is the day
+    it was paid.
     """
-    today = now_utc().date()
-    first = today - timedelta(days=days - 1)
-    day = func.date(Order.created_at)
-    totals = dict(
-        db.session.execute(
-            select(day, func.sum(Order.total_paisa))
-            .where(
-                Order.created_at >= datetime.combine(first, datetime.min.time()),
-                Order.status.in_(
-                    [*REFUNDABLE_STATUSES, OrderStatus.REFUNDED],
-                ),
-            )
-            .group_by(day)
-        ).all()
+    first = i18n.local_time(now_utc()).date() - timedelta(days=days - 1)
+    placed = db.session.execute(
+        select(Order.created_at, Order.total_paisa).where(
+            Order.created_at >= i18n.utc_start_of(first),
+            Order.status.in_([*REFUNDABLE_STATUSES, OrderStatus.REFUNDED]),
+        )
     )
-    dates = [(first + timedelta(days=n)).isoformat() for n in range(days)]
-    # SQLite's date() gives text, PostgreSQL's a date: compare as text.
-    totals = {str(key): value for key, value in totals.items()}
-    return [(date, totals.get(date, 0)) for date in dates]
+    # Summed here rather than by SQL's date(), which only knows UTC's days
+    # (and the zone may have summer time, so no fixed offset would do).
+    totals = Counter()
+    for created_at, paisa in placed:
+        totals[i18n.local_time(created_at).date()] += paisa
+    dates = [first + timedelta(days=n) for n in range(days)]
+    return [(date.isoformat(), totals[date]) for date in dates]
 
 
-def refunded_since(first_day) -> dict[str, int]:
-    """Refunds Khalti confirmed, per UTC day they were asked, from `first_day`."""
-    day = func.date(Refund.created_at)
-    totals = db.session.execute(
-        select(day, func.sum(Refund.amount_paisa))
-        .where(
-            Refund.created_at >= datetime.combine(first_day, datetime.min.time()),
+def refunded_since(first_day: date) -> Counter:
+    """Refunds Khalti confirmed, per shop day (as paid_per_day) they were
+    asked for, from `first_day` on, keyed by the day's ISO date."""
+    refunds = db.session.execute(
+        select(Refund.created_at, Refund.amount_paisa).where(
+            Refund.created_at >= i18n.utc_start_of(first_day),
             Refund.state == RefundState.SUCCEEDED,
         )
-        .group_by(day)
-    ).all()
-    # SQLite's date() gives text, PostgreSQL's a date: compare as text.
-    return {str(date): paisa for date, paisa in totals}
+    )
+    totals = Counter()
+    for created_at, paisa in refunds:
+        totals[i18n.local_time(created_at).date().isoformat()] += paisa
+    return totals
 
 
 def orders_needing_a_person(limit: int = 100) -> list[Order]:
@@ -335,7 +315,7 @@ def dashboard(reconcile_report: list[str] | None = None):
     )
     days = paid_per_day(CHART_DAYS)
     week = [date for date, _ in days[-7:]]
-    refunded = refunded_since(datetime.fromisoformat(week[0]).date())
+    refunded = refunded_since(date.fromisoformat(week[0]))
     return render_template(
         "admin/dashboard.html",
         counts={status: counts.get(status, 0) for status in OrderStatus},
@@ -425,7 +405,7 @@ def spreadsheet_safe(value) -> str:
 
 CSV_HEADER = [
     "reference",
-    "placed_at_utc",
+    "placed_at",  # ISO 8601 in SHOP_TIMEZONE, with its offset
     "status",
     "customer_name",
     "email",
@@ -458,7 +438,7 @@ def orders_csv():
     ):
         row = [
             order.purchase_order_id,
-            order.created_at.isoformat(timespec="seconds"),
+            i18n.iso_time(order.created_at),
             order.status,
             order.customer_name,
             order.customer_email,

@@ -11,6 +11,8 @@ modules.
 import logging
 import secrets
 import time
+from datetime import timedelta
+from functools import partial
 
 from dotenv import load_dotenv
 from flask import (
@@ -26,10 +28,13 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from markupsafe import Markup
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
@@ -48,20 +53,26 @@ import admin
 import commands
 import config
 import database
+import i18n
 import khalti
 import payments
 from database import db
-from forms import first_error, strip
+from forms import first_error, group_phone, safe_next, strip, without_separators
 from models import (
     OPEN_STATUSES,
+    RELEASES_STOCK,
     CartLine,
     Order,
     OrderStatus,
     Product,
+    Refund,
+    RefundState,
     cart_total_paisa,
+    now_utc,
     order_where,
 )
 from money import format_npr, paisa_to_rupees
+from throttle import buyer_actions, limiter
 
 bp = Blueprint("shop", __name__)
 csrf = CSRFProtect()
@@ -94,8 +105,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     database.init_app(app)
     payments.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
+    i18n.init_app(app)
     app.add_template_filter(format_npr, "npr")
     app.add_template_filter(paisa_to_rupees, "rupees")
+    app.add_template_filter(group_phone, "phone")
     app.register_blueprint(bp)
     admin.init_app(app)
     commands.init_app(app)
@@ -134,6 +148,8 @@ def layout_context() -> dict:
         "cart_count": sum(session_cart().values()),
         "is_sandbox": not config.is_production(current_app.config),
         "has_orders": bool(session.get("orders")),
+        "language": str(get_locale()),
+        "max_units": current_app.config["MAX_UNITS_PER_PRODUCT"],
     }
 
 
@@ -163,12 +179,22 @@ class ProductForm(FlaskForm):
     """Names one product; used as is to remove a cart line."""
 
     product_id = IntegerField(
-        validators=[InputRequired(), NumberRange(min=1, max=MAX_ID)]
+        _l("Product"),
+        validators=[
+            InputRequired(message=_l("This field is required.")),
+            NumberRange(min=1, max=MAX_ID, message=_l("No such product.")),
+        ],
     )
 
 
 class CartLineForm(ProductForm):
-    quantity = IntegerField(validators=[InputRequired(), NumberRange(min=1)])
+    quantity = IntegerField(
+        _l("Quantity"),
+        validators=[
+            InputRequired(message=_l("This field is required.")),
+            NumberRange(min=1, message=_l("Enter a quantity of 1 or more.")),
+        ],
+    )
 
 
 def refuse(message: str, page, status: int = 400):
@@ -177,13 +203,39 @@ def refuse(message: str, page, status: int = 400):
     return page(), status
 
 
-def line_problem(product: Product, quantity: int) -> str | None:
-    """Why this many of `product` cannot be in a cart, or None."""
+def quantity_problem(product: Product, quantity: int, in_cart: int = 0) -> str | None:
+    """Why the cart cannot hold `quantity` of `product`, or None.
+
+    `in_cart` is how many the cart held before this request added more, so
+    the message can say that they are counted.
+    """
     if not product.visible:
-        return f"{product.name} is no longer for sale."
-    if quantity > product.stock:
-        return f"Only {product.stock} of {product.name} left in stock."
-    return None
+        return _("%(name)s is no longer for sale.", name=product.name)
+    limit = current_app.config["MAX_UNITS_PER_PRODUCT"]
+    if quantity > limit:
+        # One visitor must not hold the whole stock in unpaid orders.
+        return _(
+            "You can buy at most %(limit)s of one product in one order.",
+            limit=i18n.digits(limit),
+        )
+    if quantity <= product.stock:
+        return None
+    if in_cart:
+        return ngettext(
+            "Your cart already holds %(in_cart)s of %(name)s, and only %(stock)s is"
+            " in stock.",
+            "Your cart already holds %(in_cart)s of %(name)s, and only %(stock)s are"
+            " in stock.",
+            product.stock,
+            in_cart=i18n.digits(in_cart),
+            stock=i18n.digits(product.stock),
+            name=product.name,
+        )
+    return _(
+        "Only %(stock)s of %(name)s left in stock.",
+        stock=i18n.digits(product.stock),
+        name=product.name,
+    )
 
 
 # --- Catalog and cart --------------------------------------------------------
@@ -231,7 +283,9 @@ def product_cards() -> Markup:
     """
     rows = tuple(db.session.execute(select(Product.__table__).order_by(Product.id)))
     cache = current_app.extensions["product_cards"]
-    cached_rows, cards = cache.get("latest", (None, None))
+    # One set of cards per language: the words and prices differ.
+    language = str(get_locale())
+    cached_rows, cards = cache.get(language, (None, None))
     if rows != cached_rows:
         products = db.session.scalars(
             select(Product).where(Product.visible).order_by(Product.id)
@@ -240,7 +294,7 @@ def product_cards() -> Markup:
             render_template("_product_cards.html", products=products, token=TOKEN_SLOT)
         )
         # One assignment, so another thread never sees new rows with old cards.
-        cache["latest"] = (rows, cards)
+        cache[language] = (rows, cards)
     # Markup.replace escapes the token it puts in.
     return cards.replace(TOKEN_SLOT, generate_csrf())
 
@@ -263,11 +317,19 @@ def add_to_cart():
         return refuse(first_error(form), catalog)
     product = db.get_or_404(Product, form.product_id.data)
     cart = session_cart()
-    quantity = cart.get(str(product.id), 0) + form.quantity.data
-    if problem := line_problem(product, quantity):
+    in_cart = cart.get(str(product.id), 0)
+    quantity = in_cart + form.quantity.data
+    if problem := quantity_problem(product, quantity, in_cart):
         return refuse(problem, catalog)
     save_cart(cart | {str(product.id): quantity})
-    flash(f"Added {form.quantity.data} × {product.name} to your cart.", "success")
+    flash(
+        _(
+            "Added %(quantity)s × %(name)s to your cart.",
+            quantity=i18n.digits(form.quantity.data),
+            name=product.name,
+        ),
+        "success",
+    )
     return redirect(url_for("shop.cart"), code=303)
 
 
@@ -285,12 +347,19 @@ def update_cart_line():
         return refuse(first_error(form), render_cart)
     cart = session_cart()
     if str(form.product_id.data) not in cart:
-        return refuse("That product is not in your cart.", render_cart, 404)
+        return refuse(_("That product is not in your cart."), render_cart, 404)
     product = db.get_or_404(Product, form.product_id.data)
-    if problem := line_problem(product, form.quantity.data):
+    if problem := quantity_problem(product, form.quantity.data):
         return refuse(problem, render_cart)
     save_cart(cart | {str(product.id): form.quantity.data})
-    flash(f"Updated {product.name}.", "success")
+    flash(
+        _(
+            "Your cart now holds %(quantity)s × %(name)s.",
+            quantity=i18n.digits(form.quantity.data),
+            name=product.name,
+        ),
+        "success",
+    )
     return redirect(url_for("shop.cart"), code=303)
 
 
@@ -300,44 +369,72 @@ def remove_cart_line():
     form = ProductForm()
     cart = session_cart()
     if not form.validate() or str(form.product_id.data) not in cart:
-        return refuse("That product is not in your cart.", render_cart, 404)
+        return refuse(_("That product is not in your cart."), render_cart, 404)
     save_cart(
         {pid: qty for pid, qty in cart.items() if pid != str(form.product_id.data)}
     )
-    flash("Removed from your cart.", "success")
+    # The cart may name a product the shop has since deleted.
+    product = db.session.get(Product, form.product_id.data)
+    name = product.name if product else _("That product")
+    flash(_("Removed %(name)s from your cart.", name=name), "success")
     return redirect(url_for("shop.cart"), code=303)
 
 
 # --- Checkout: create the order, then ask Khalti for a payment link ---------
 
-RELOAD_CHECKOUT = "This form is out of date. Reload the checkout page and try again."
+RELOAD_CHECKOUT = _l(
+    "This form is out of date. Reload the checkout page and try again."
+)
 
 
-class CheckoutForm(FlaskForm):
+class OneTimeForm(FlaskForm):
+    """A form that places an order: checkout's, and "Pay again"'s."""
+
     # A fresh random token each time the form is shown. Submitting the same
     # form again (a double click, a reload, the back button) carries the same
-    # token, which the orders table allows only once: see checkout().
+    # token, which the orders table allows only once: see place_order().
     checkout_token = HiddenField(
-        "Checkout form",
+        _l("Checkout form"),
         default=lambda: secrets.token_urlsafe(16),
         validators=[
             InputRequired(message=RELOAD_CHECKOUT),
             Regexp(r"[A-Za-z0-9_-]{22}\Z", message=RELOAD_CHECKOUT),
         ],
     )
+
+
+class CheckoutForm(OneTimeForm):
     name = StringField(
-        "Full name",
+        _l("Full name"),
         filters=[strip],
         validators=[
-            InputRequired(),
-            Length(max=100),
+            InputRequired(message=_l("This field is required.")),
+            Length(max=100, message=_l("Field cannot be longer than 100 characters.")),
             # Control characters have no place in a name, and PostgreSQL
             # refuses to store a NUL.
-            Regexp(r"[^\x00-\x1f\x7f]*\Z", message="Use letters and spaces only."),
+            Regexp(r"[^\x00-\x1f\x7f]*\Z", message=_l("Use letters and spaces only.")),
         ],
     )
     email = EmailField(
-        "Email", filters=[strip], validators=[InputRequired(), Email(), Length(max=254)]
+        _l("Email"),
+        filters=[strip],
+        validators=[
+            InputRequired(message=_l("This field is required.")),
+            Email(message=_l("Invalid email address.")),
+            Length(max=254, message=_l("Field cannot be longer than 254 characters.")),
+        ],
+    )
+    phone = TelField(
+        _l("Mobile number"),
+        # "981 234 5678" and "981-2345678" are the same number: keep the digits.
+        filters=[strip, without_separators],
+        validators=[
+            InputRequired(message=_l("This field is required.")),
+            Regexp(
+                r"9[78][0-9]{8}\Z",
+                message=_l("Enter a 10-digit mobile number starting with 97 or 98."),
+            ),
+        ],
     )
     # The total the page showed, sent back with the form: the buyer pays
     # that total or is asked again (see checkout()). Optional: a form sent
@@ -345,35 +442,26 @@ class CheckoutForm(FlaskForm):
     total_paisa = HiddenField(
         validators=[Optional(), Regexp(r"[0-9]{1,12}\Z", message=RELOAD_CHECKOUT)]
     )
-    phone = TelField(
-        "Mobile number",
-        filters=[strip],
-        validators=[
-            InputRequired(),
-            Regexp(
-                r"9[78][0-9]{8}\Z",
-                message="Enter a 10-digit mobile number starting with 97 or 98.",
-            ),
-        ],
-    )
 
 
 def cart_problem(lines: list[CartLine]) -> str | None:
     """Why this cart cannot be checked out, or None."""
     if not lines:
-        return "Your cart is empty."
+        return _("Your cart is empty.")
     if cart_total_paisa(lines) < MINIMUM_PAISA:
-        return (
-            f"Khalti accepts payments of {format_npr(MINIMUM_PAISA)} or more."
-            " Add a little more to your cart."
+        return _(
+            "Khalti accepts payments of %(minimum)s or more."
+            " Add a little more to your cart.",
+            minimum=format_npr(MINIMUM_PAISA),
         )
     for line in lines:
-        if problem := line_problem(line.product, line.quantity):
+        if problem := quantity_problem(line.product, line.quantity):
             return problem
     return None
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
+@buyer_actions
 def checkout():
     """Ask for the buyer's details, then place the order and pay."""
     form = CheckoutForm()
@@ -394,21 +482,37 @@ def checkout():
         return render_checkout(form, lines, 400 if form.is_submitted() else 200)
     if shown := price_change(form, lines):
         flash(
-            f"A price changed while you were checking out: the total is now"
-            f" {format_npr(cart_total_paisa(lines))}, not {format_npr(shown)}."
-            " Check it, then pay again.",
+            _(
+                "A price changed while you were checking out: the total is now"
+                " %(now)s, not %(shown)s. Check it, then pay again.",
+                now=format_npr(cart_total_paisa(lines)),
+                shown=format_npr(shown),
+            ),
             "error",
         )
         return render_checkout(form, lines, 409)
+    details = {"name": form.name.data, "email": form.email.data}
+    return place_order(form, lines, details | {"phone": form.phone.data}, render_cart)
 
+
+def place_order(
+    form: OneTimeForm,
+    lines: list[CartLine],
+    details: dict,
+    page,
+    retry_of: Order | None = None,
+):
+    """Save the order, take its stock, then send the buyer to pay at Khalti.
+
+    `details` are the buyer's name, email and phone; `page` shows a refusal;
+    `retry_of` is the order that "Pay again" pays again for.
+    """
+    # A repeat of a form that was placed goes on to find its order below.
+    if too_many_unpaid_orders() and not placed_with(form):
+        return refuse(unpaid_orders_message(), page, 409)
     token = form.checkout_token.data
-    order = Order.from_cart(
-        lines,
-        checkout_token=token,
-        name=form.name.data,
-        email=form.email.data,
-        phone=form.phone.data,
-    )
+    order = Order.from_cart(lines, checkout_token=token, **details)
+    order.retry_of = retry_of
     db.session.add(order)
     try:
         # Insert the order before anything else: a repeat of this form stops
@@ -421,22 +525,19 @@ def checkout():
         db.session.rollback()
         # Read again: hidden or sold out since the cart was checked above?
         db.session.refresh(short)
-        return refuse(
-            line_problem(short, order.quantities()[short.id])
-            or f"Sorry, {short.name} just sold out.",
-            render_cart,
-            409,
-        )
+        problem = quantity_problem(short, order.quantities()[short.id])
+        sold_out = _("Sorry, %(name)s just sold out.", name=short.name)
+        return refuse(problem or sold_out, page, 409)
     # The order is flushed: it has its id and its reference.
     payload = payments.initiate_payload(
         order,
         return_url=shop_url_for("shop.payment_return"),
         website_url=shop_url_for("shop.catalog"),
     )
-    order.record(
-        ("order_created", {"total_paisa": order.total_paisa}),
-        ("initiate_request", payload),
-    )
+    created = {"total_paisa": order.total_paisa}
+    if retry_of:
+        created["pays_again_for"] = retry_of.purchase_order_id
+    order.record(("order_created", created), ("initiate_request", payload))
     # One commit saves the order, its items, its stock and the request we are
     # about to send, all before Khalti is called. No transaction stays open
     # while Khalti thinks: a slow gateway must not hold row locks (PostgreSQL)
@@ -463,7 +564,35 @@ def price_change(form: CheckoutForm, lines: list[CartLine]) -> int | None:
     return shown if shown != cart_total_paisa(lines) else None
 
 
-def placed_with(form: CheckoutForm) -> bool:
+# Orders that hold their items' stock while the buyer has not paid yet.
+UNPAID_STATUSES = (OrderStatus.CREATED, OrderStatus.AWAITING_PAYMENT)
+
+
+def too_many_unpaid_orders() -> bool:
+    """Whether this browser already holds MAX_UNPAID_ORDERS unpaid orders."""
+    limit = current_app.config["MAX_UNPAID_ORDERS"]
+    references = session.get("orders", [])
+    # A browser that placed fewer orders than that costs no query.
+    if len(references) < limit:
+        return False
+    unpaid = db.session.scalar(
+        select(func.count(Order.id)).where(
+            Order.purchase_order_id.in_(references),
+            Order.status.in_(UNPAID_STATUSES),
+        )
+    )
+    return unpaid >= limit
+
+
+def unpaid_orders_message() -> str:
+    return _(
+        "You already have %(count)s orders waiting for payment. Pay for one of"
+        " them, or cancel it on Khalti's payment page, before placing another.",
+        count=i18n.digits(current_app.config["MAX_UNPAID_ORDERS"]),
+    )
+
+
+def placed_with(form: OneTimeForm) -> bool:
     """Whether an order was already placed with this form's (valid) token."""
     token = form.checkout_token
     return (
@@ -538,27 +667,33 @@ def start_payment(order: Order, payload: dict):
     except khalti.KhaltiError as exc:
         return payment_not_started(exc)
     if not started:
-        abort(502, "Khalti took too long to start your payment. Nothing was charged.")
+        abort(
+            502, _("Khalti took too long to start your payment. Nothing was charged.")
+        )
     return redirect(order.payment_url, code=303)
 
 
 def payment_not_started(exc: khalti.KhaltiError):
     """Khalti refused or could not be reached (the order is failed by now)."""
     if isinstance(exc, khalti.KhaltiUnavailable):
-        message = "Khalti is not answering, nothing was charged. Try again in a minute."
+        message = _(
+            "Khalti is not answering, nothing was charged. Try again in a minute."
+        )
         page = render_template(
-            "error.html", code=503, title="Payment not started", message=message
+            "error.html", code=503, title=_("Payment not started"), message=message
         )
         return page, 503, {"Retry-After": "60"}
     if isinstance(exc, khalti.KhaltiAPIError) and exc.status_code == 400:
-        status, message = 400, f"Khalti could not accept this payment: {exc}"
+        # Khalti's reason stays in Khalti's words.
+        status = 400
+        message = _("Khalti could not accept this payment: %(reason)s", reason=exc)
     else:
         status = 502
-        message = (
+        message = _(
             "We could not reach Khalti to start your payment. Nothing was charged."
         )
     return render_template(
-        "error.html", code=status, title="Payment not started", message=message
+        "error.html", code=status, title=_("Payment not started"), message=message
     ), status
 
 
@@ -573,21 +708,60 @@ def order_by_reference(purchase_order_id: str) -> Order:
     return order_where(Order.purchase_order_id, purchase_order_id)
 
 
+# The parameters Khalti documents for its return_url; only these are kept.
+CALLBACK_PARAMETERS = (
+    "pidx",
+    "status",
+    "transaction_id",
+    "tidx",
+    "txnId",
+    "amount",
+    "total_amount",
+    "mobile",
+    "purchase_order_id",
+    "purchase_order_name",
+)
+# Khalti's values are short; anything longer is not Khalti's.
+CALLBACK_VALUE_LENGTH = 100
+
+# A return within this long of a lookup shows the order as it stands, with
+# "Check again", instead of asking Khalti once more: the return URL is a GET
+# anyone can repeat, and each repeat would cost a lookup and a timeline row.
+RECENT_LOOKUP = timedelta(seconds=10)
+
+
+def khalti_callback() -> dict:
+    """The documented parameters of this return, cut to a sane length."""
+    return {
+        name: request.args[name][:CALLBACK_VALUE_LENGTH]
+        for name in CALLBACK_PARAMETERS
+        if name in request.args
+    }
+
+
 @bp.get("/successfull-payment")
 def payment_return():
     """Khalti sends the buyer back here. Only pidx is used, as a lookup key."""
     pidx = request.args.get("pidx", "")
     if not pidx:
-        abort(400, "The link from Khalti is missing the payment id (pidx).")
+        abort(400, _("The link from Khalti is missing the payment id (pidx)."))
     order = order_by_pidx(pidx)
     # A reload or the back button after the payment settled: nothing to do.
     if order.status not in OPEN_STATUSES:
         return show_order(order)
-    # Kept for the learners' timeline; none of it is believed.
-    return settle_and_show(order, callback=request.args.to_dict())
+    looked_up_at, last_callback = order.last_lookup_and_callback()
+    if looked_up_at and now_utc() - looked_up_at < RECENT_LOOKUP:
+        return show_order(order)
+    # Kept for the learners' timeline; none of it is believed. The same
+    # parameters again (a reload) are on the timeline already.
+    callback = khalti_callback()
+    return settle_and_show(
+        order, callback=None if callback == last_callback else callback
+    )
 
 
 @bp.post("/orders/<purchase_order_id>/verify")
+@buyer_actions
 def check_again(purchase_order_id):
     """The "Check again" button: ask Khalti once more."""
     order = order_by_reference(purchase_order_id)
@@ -616,19 +790,22 @@ def show_order(order: Order):
 
 
 OUTCOME_MESSAGES = {
-    OrderStatus.PAID: ("Payment received. Thank you!", "success"),
+    OrderStatus.PAID: (_l("Payment received. Thank you!"), "success"),
     OrderStatus.CANCELED: (
-        "You canceled the payment. Your cart is still here.",
+        _l("You canceled the payment. Your cart is still here."),
         "info",
     ),
-    OrderStatus.EXPIRED: ("The payment link expired. Your cart is still here.", "info"),
+    OrderStatus.EXPIRED: (
+        _l("The payment link expired. Your cart is still here."),
+        "info",
+    ),
     OrderStatus.FAILED: (
-        "Khalti says the payment failed. Nothing was charged.",
+        _l("Khalti says the payment failed. Nothing was charged."),
         "error",
     ),
-    OrderStatus.PENDING: ("Khalti is still processing your payment.", "info"),
+    OrderStatus.PENDING: (_l("Khalti is still processing your payment."), "info"),
     OrderStatus.NEEDS_REVIEW: (
-        "We need to check this payment by hand before we ship.",
+        _l("We need to check this payment by hand before we ship."),
         "error",
     ),
 }
@@ -636,7 +813,9 @@ OUTCOME_MESSAGES = {
 
 def flash_outcome(order: Order) -> None:
     if outcome := OUTCOME_MESSAGES.get(order.status):
-        flash(*outcome)
+        message, category = outcome
+        # The session stores text: the lazy message is read in today's language.
+        flash(str(message), category)
 
 
 # --- The order page ----------------------------------------------------------
@@ -658,7 +837,70 @@ def order_detail(purchase_order_id):
         order=order,
         show_customer=show_customer,
         timeline=list(timeline(order, show_customer)),
+        refunds=confirmed_refunds(order),
+        # Only the browser that placed an unpaid order may pay for it again.
+        pay_again_form=OneTimeForm() if may_pay_again(order) else None,
     )
+
+
+def confirmed_refunds(order: Order) -> list[Refund]:
+    """The refunds Khalti confirmed for this order, oldest first.
+
+    Asked only for a refunded order, so other receipts cost no query.
+    """
+    if order.status not in (OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
+        return []
+    return list(
+        db.session.scalars(
+            select(Refund)
+            .where(Refund.order_id == order.id, Refund.state == RefundState.SUCCEEDED)
+            .order_by(Refund.id)
+        )
+    )
+
+
+def may_pay_again(order: Order) -> bool:
+    return order.status in RELEASES_STOCK and placed_here(order)
+
+
+@bp.post("/orders/<purchase_order_id>/pay-again")
+@buyer_actions
+def pay_again(purchase_order_id):
+    """The "Pay again" button: a new order, same items at today's prices.
+
+    The old order stays as it was; the new one links to it. The buyer's
+    details come from the old order, and the rest is the checkout's.
+    """
+    old = order_where(
+        Order.purchase_order_id, purchase_order_id, selectinload(Order.items)
+    )
+    # Refusals show the old order's page, with the reason.
+    page = partial(order_detail, purchase_order_id)
+    form = OneTimeForm()
+    if not form.validate():
+        return refuse(first_error(form), page)
+    if not may_pay_again(old):
+        # A form sent again once its new order was placed: that order decides.
+        if placed_with(form):
+            return repeated_checkout(form.checkout_token.data)
+        abort(403, _("Only the browser that placed an unpaid order can pay again."))
+    lines = order_lines(old)
+    if problem := cart_problem(lines):
+        if placed_with(form):
+            return repeated_checkout(form.checkout_token.data)
+        return refuse(problem, page)
+    details = {"name": old.customer_name, "email": old.customer_email}
+    details["phone"] = old.customer_phone
+    return place_order(form, lines, details, page, retry_of=old)
+
+
+def order_lines(order: Order) -> list[CartLine]:
+    """The order's items as cart lines: the products as they are today."""
+    quantities = order.quantities()
+    products = db.session.scalars(
+        select(Product).where(Product.id.in_(quantities)).order_by(Product.id)
+    )
+    return [CartLine(product, quantities[product.id]) for product in products]
 
 
 def timeline(order: Order, show_customer: bool):
@@ -666,10 +908,10 @@ def timeline(order: Order, show_customer: bool):
     for event in order.events:
         payload = event.payload
         if "customer_info" in payload and not show_customer:
-            payload |= {"customer_info": "(only the buyer's browser sees this)"}
+            payload |= {"customer_info": _("(only the buyer's browser sees this)")}
         # Staff actions are part of the lesson; who did them is not public.
         if "staff" in payload:
-            payload |= {"staff": "(shop staff)"}
+            payload |= {"staff": _("(shop staff)")}
         yield event, payload
 
 
@@ -686,6 +928,21 @@ def my_orders():
         .order_by(Order.id.desc())
     )
     return render_template("orders.html", orders=orders)
+
+
+@bp.get("/language/<code>")
+def choose_language(code):
+    """The header's language switch: a plain link, so it works without JavaScript.
+
+    The choice is kept in the session; `next` brings the buyer back to the
+    page they were reading (a path on this site only).
+    """
+    if code not in i18n.LANGUAGES:
+        abort(404)
+    session["language"] = code
+    return redirect(
+        safe_next(request.args.get("next"), url_for("shop.catalog")), code=303
+    )
 
 
 @bp.get("/healthz")
@@ -711,32 +968,71 @@ def healthz():
 # --- Errors ------------------------------------------------------------------
 
 
-def error_page(code: int, title: str, message: str):
-    """An error page in the layout of the half of the site it happened in.
+def error_template() -> str:
+    """The error page of the half of the site the error happened in.
 
-    Under /admin/ it is the back office's, with a way back to the dashboard
-    or the login; everywhere else the shop's, with a way back to the cart.
+    Under /admin/ the back office's, with a way back to the dashboard or the
+    login; everywhere else the shop's, with a way back to the cart.
     """
     in_back_office = request.path == "/admin" or request.path.startswith("/admin/")
-    template = "admin/error.html" if in_back_office else "error.html"
-    return render_template(template, code=code, title=title, message=message), code
+    return "admin/error.html" if in_back_office else "error.html"
+
+
+def error_page(code: int, title: str, message: str):
+    return render_template(
+        error_template(), code=code, title=title, message=message
+    ), code
+
+
+# Werkzeug names and explains each error in English; the buyer reads these.
+ERROR_TEXTS = {
+    400: (_l("Bad request"), _l("The shop could not understand that request.")),
+    403: (_l("Forbidden"), _l("That is not open to this browser.")),
+    404: (_l("Not found"), _l("There is nothing at this address.")),
+    405: (_l("Not allowed"), _l("This page cannot be used that way.")),
+    409: (_l("Conflict"), _l("That changed while you were looking. Try again.")),
+    413: (_l("Too large"), _l("What you sent is too large for the shop.")),
+    429: (_l("Too many requests"), _l("Too many tries from here. Wait a little.")),
+    502: (_l("Khalti did not answer"), _l("Khalti could not be reached just now.")),
+}
+
+
+def error_texts(error: HTTPException) -> tuple[str, str]:
+    """The error's title and message in the buyer's language.
+
+    A description the shop gave (abort(502, _("..."))) is already translated;
+    Werkzeug's own English one is replaced.
+    """
+    title, message = ERROR_TEXTS.get(error.code, (error.name, error.description))
+    if error.description != type(error).description:
+        message = error.description
+    return str(title), str(message)
 
 
 @bp.app_errorhandler(HTTPException)
 def http_error(error: HTTPException):
-    return error_page(error.code, error.name, error.description)
+    title, message = error_texts(error)
+    # The error's own response keeps its headers (Retry-After, Allow).
+    response = error.get_response()
+    response.set_data(
+        render_template(error_template(), code=error.code, title=title, message=message)
+    )
+    response.content_type = "text/html; charset=utf-8"
+    return response
 
 
 @bp.app_errorhandler(CSRFError)
 def csrf_error(error: CSRFError):
-    message = (
+    message = _(
         "This form has expired or did not come from this site."
         " Reload the page and try again."
     )
-    return error_page(400, "Form expired", message)
+    return error_page(400, _("Form expired"), message)
 
 
 @bp.app_errorhandler(500)
 def server_error(error):
     db.session.rollback()
-    return error_page(500, "Something went wrong", "Please try again in a moment.")
+    return error_page(
+        500, _("Something went wrong"), _("Please try again in a moment.")
+    )

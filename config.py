@@ -6,11 +6,13 @@ Every setting is documented where it is read, below.
 
 import os
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import khalti
 
-# With no KHALTI_SECRET_KEY the shop talks to sandbox.py, started by `make run`.
-BUILTIN_SANDBOX_URL = "http://127.0.0.1:5001/api/v2/"
+# With no KHALTI_SECRET_KEY the shop talks to sandbox.py, started by `make run`
+# on SANDBOX_PORT (5001 unless set).
+BUILTIN_SANDBOX_URL = "http://127.0.0.1:{port}/api/v2/"
 BUILTIN_SANDBOX_KEY = "built-in-sandbox"
 
 PLACEHOLDER_SECRET_KEYS = {None, "", "change-me"}
@@ -31,6 +33,8 @@ def from_environment() -> dict:
         KHALTI_SECRET_KEY=os.environ.get("KHALTI_SECRET_KEY") or None,
         KHALTI_BASE_URL=os.environ.get("KHALTI_BASE_URL") or None,
         KHALTI_TIMEOUT=khalti.DEFAULT_TIMEOUT,
+        # The port of `make run`'s sandbox, for the shop's calls to it too.
+        SANDBOX_PORT=int(os.environ.get("SANDBOX_PORT") or 5001),
         # The address buyers open, e.g. https://shop.example. When set, the
         # return_url and website_url sent to Khalti are built on it, never on
         # the request's Host header, which the client chooses.
@@ -48,6 +52,25 @@ def from_environment() -> dict:
         # Where product pictures uploaded in the back office are kept (the
         # shop writes them; nginx may serve them). Default: instance/pictures.
         PICTURE_FOLDER=os.environ.get("PICTURE_FOLDER") or None,
+        # The clock every time is shown in (stored times stay UTC); the back
+        # office's "today" is a day on this clock.
+        SHOP_TIMEZONE=os.environ.get("SHOP_TIMEZONE") or "Asia/Kathmandu",
+        # Anonymous traffic's bounds, so one visitor cannot starve the others.
+        # Checkout POSTs, "Pay again" and "Check again" per client address,
+        # in Flask-Limiter's notation. A load test raises them.
+        CHECKOUT_RATE_LIMIT=os.environ.get("CHECKOUT_RATE_LIMIT") or "10 per minute",
+        # Orders one browser may hold unpaid (created or awaiting payment):
+        # each holds its items' stock until it is paid or its link expires.
+        MAX_UNPAID_ORDERS=int(os.environ.get("MAX_UNPAID_ORDERS") or 3),
+        # Units of one product in one cart, and so in one order.
+        MAX_UNITS_PER_PRODUCT=int(os.environ.get("MAX_UNITS_PER_PRODUCT") or 10),
+        # The largest request body: room for the back office's 2 MB product
+        # pictures and their form, far from the 50 MB a client once sent.
+        # deploy/nginx-shop.conf's client_max_body_size matches it.
+        MAX_CONTENT_LENGTH=4 * 1024 * 1024,
+        # A refused request (429) says when to come back: Retry-After.
+        RATELIMIT_HEADERS_ENABLED=True,
+        BABEL_DEFAULT_LOCALE="en",
     )
 
 
@@ -63,6 +86,8 @@ def finish(app) -> None:
     config["CONTENT_SECURITY_POLICY"] = content_security_policy(
         config["KHALTI_BASE_URL"]
     )
+    # An unknown zone fails here, at start-up, not on the first receipt.
+    ZoneInfo(config["SHOP_TIMEZONE"])
 
 
 def check_secret_key(app) -> None:
@@ -89,8 +114,9 @@ def khalti_base_url(config) -> str:
     compare it with Khalti's known hosts, so it is normalised here, once,
     and only this value is used. Empty means a sandbox.
     """
+    builtin = BUILTIN_SANDBOX_URL.format(port=config["SANDBOX_PORT"])
     url = config["KHALTI_BASE_URL"] or (
-        khalti.SANDBOX_BASE_URL if config["KHALTI_SECRET_KEY"] else BUILTIN_SANDBOX_URL
+        khalti.SANDBOX_BASE_URL if config["KHALTI_SECRET_KEY"] else builtin
     )
     parts = urlsplit(url.strip())
     path = parts.path if parts.path.endswith("/") else parts.path + "/"

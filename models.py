@@ -22,6 +22,7 @@ from sqlalchemy import (
     case,
     delete,
     false,
+    func,
     insert,
     select,
     text,
@@ -89,7 +90,8 @@ ALLOWED_SOURCES = {
     | {OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED},
 }
 
-# Orders that will never be paid give their stock back.
+# Orders that will never be paid give their stock back; their buyer may
+# pay again, with a new order.
 RELEASES_STOCK = frozenset(
     {OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.FAILED}
 )
@@ -201,6 +203,9 @@ class Order(db.Model):
     # so the same form submitted twice cannot make a second order (empty for
     # orders placed before it existed).
     checkout_token: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # The canceled, expired or failed order this one pays again for ("Pay
+    # again"); that order stays as it was. Indexed, to list an order's retries.
+    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
 
     # Filled in from Khalti's answers.
     pidx: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -216,6 +221,12 @@ class Order(db.Model):
         back_populates="order",
         cascade="all, delete-orphan",
         order_by="PaymentEvent.id",
+    )
+    retry_of: Mapped["Order | None"] = relationship(
+        remote_side=[id], back_populates="retries"
+    )
+    retries: Mapped[list["Order"]] = relationship(
+        back_populates="retry_of", order_by="Order.id"
     )
 
     @classmethod
@@ -281,6 +292,27 @@ class Order(db.Model):
                 kind,
                 self.status,
             )
+
+    def last_lookup_and_callback(self) -> tuple[datetime | None, dict | None]:
+        """When Khalti was last asked about this order, and the last callback.
+
+        One SELECT, two subqueries, each on the events' order_id index.
+        """
+        events = PaymentEvent.__table__.c
+        mine = events.order_id == self.id
+        last_lookup = select(func.max(events.created_at)).where(
+            mine, events.kind.in_(["lookup_response", "lookup_error"])
+        )
+        last_callback = (
+            select(events.data)
+            .where(mine, events.kind == "callback")
+            .order_by(events.id.desc())
+            .limit(1)
+        )
+        looked_up_at, callback = db.session.execute(
+            select(last_lookup.scalar_subquery(), last_callback.scalar_subquery())
+        ).one()
+        return looked_up_at, json.loads(callback) if callback else None
 
     @property
     def payment_link_expired(self) -> bool:

@@ -4,10 +4,26 @@ Rs 1 = 100 paisa, the unit Khalti uses. These functions are the only
 places where paisa become rupees and rupees become paisa.
 """
 
+from decimal import Decimal
+
+from babel.numbers import format_currency, format_decimal
+
+import i18n
+
+# Lakh grouping, the way amounts are written in Nepal: 12,34,567.50.
+LAKH_PATTERN = "#,##,##0.00"
+
 
 def format_npr(paisa: int) -> str:
-    """123456 paisa -> "Rs 1,234.56"."""
-    return f"Rs {paisa // 100:,}.{paisa % 100:02d}"
+    """123456789 paisa -> "Rs 12,34,567.89", or "नेरू १२,३४,५६७.८९" in Nepali.
+
+    Nepali uses Babel's own `ne` currency format (which groups in lakhs),
+    with Devanagari digits; English keeps "Rs" and the same grouping.
+    """
+    rupees = Decimal(paisa) / 100
+    if i18n.is_nepali():
+        return i18n.in_nepali_digits(format_currency(rupees, "NPR", locale="ne"))
+    return "Rs " + format_decimal(rupees, format=LAKH_PATTERN, locale="en")
 
 
 def paisa_to_rupees(paisa: int) -> str:

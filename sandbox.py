@@ -118,6 +118,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(
         KHALTI_SECRET_KEY=os.environ.get("KHALTI_SECRET_KEY") or None,
         SANDBOX_EXPIRES_IN=int(os.environ.get("SANDBOX_EXPIRES_IN", 1800)),
+        # The shop that `make run` serves beside the sandbox, for the front
+        # page's link back (the Makefile passes its SHOP_PORT).
+        SANDBOX_SHOP_URL=os.environ.get("SANDBOX_SHOP_URL", "http://127.0.0.1:5000/"),
     )
     if config:
         app.config.update(config)
@@ -579,7 +582,15 @@ def back_to_merchant(payment: Payment) -> Response:
 
 @bp.get("/")
 def portal():
-    """Show the payment page for ``?pidx=...``, or say why it can't be paid."""
+    """Show the payment page for ``?pidx=...``, or say why it can't be paid.
+
+    Without a pidx (someone opened the address `make run` prints): say what
+    this server is, and link back to the shop.
+    """
+    if "pidx" not in request.args:
+        return render_template(
+            "index.html", shop_url=current_app.config["SANDBOX_SHOP_URL"]
+        )
     state = get_state()
     with state.lock:
         payment = state.find(request.args.get("pidx", ""))

@@ -4,11 +4,14 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from test_query_counts import add_past_orders, database_name, recorded_statements
 
 from models import Order, OrderStatus, db, now_utc
+
+NEPAL = ZoneInfo("Asia/Kathmandu")
 
 
 def set_order(app, order: Order, **values) -> None:
@@ -56,7 +59,7 @@ def test_dashboard_counts_money_and_what_needs_a_person(app, shop, back_office):
     # The chart: 14 bars in inline SVG, and the same numbers as a table.
     assert page.text.count('class="chart-bar"') == 14
     assert "<script" not in page.text and "style=" not in page.text
-    today = now_utc().date().isoformat()
+    today = datetime.now(NEPAL).date().isoformat()
     assert f'<th scope="row">{today}</th><td>Rs 400.00</td>' in page.text
 
 
@@ -191,6 +194,8 @@ def test_csv_has_every_matching_order_and_no_formulas(app, shop, back_office):
     other = shop.start()
     set_order(app, other, customer_name="@SUM(A1)", customer_email="-2+3@example.com")
     assert back_office.refund(order, amount="25").status_code == 303
+    # 20:00 UTC on 31 January is already 1 February in Nepal.
+    set_order(app, order, created_at=datetime(2026, 1, 31, 20, 0))
     order = shop.order(order.purchase_order_id)
 
     response = back_office.client.get("/admin/orders.csv")
@@ -200,7 +205,7 @@ def test_csv_has_every_matching_order_and_no_formulas(app, shop, back_office):
     rows = list(csv.reader(io.StringIO(response.text)))
     assert rows[0] == [
         "reference",
-        "placed_at_utc",
+        "placed_at",
         "status",
         "customer_name",
         "email",
@@ -214,7 +219,7 @@ def test_csv_has_every_matching_order_and_no_formulas(app, shop, back_office):
     assert rows[2] == [
         # Random ids may start with "-" too, and are then quoted like a formula.
         as_text(order.purchase_order_id),
-        order.created_at.isoformat(timespec="seconds"),
+        "2026-02-01T01:45:00+05:45",  # Nepal's time, with its offset
         "partially_refunded",
         '\'=HYPERLINK("http://evil")',
         "sita@example.com",
@@ -250,3 +255,21 @@ def test_the_order_page_shows_the_customer_timeline_and_actions(shop, back_offic
         assert text in page.text
     assert "Accept as paid" not in page.text
     assert back_office.client.get("/admin/orders/nope").status_code == 404
+
+
+def test_the_dashboards_days_and_the_lists_times_are_nepals(app, shop, back_office):
+    # 01:00 in Nepal is 19:15 the day before in UTC: it counts as today's.
+    order = shop.buy(("jordan-air", 1))
+    nepal_midnight = datetime.now(NEPAL).replace(hour=0, minute=0, second=0)
+    placed = nepal_midnight.astimezone(UTC).replace(tzinfo=None) + timedelta(hours=1)
+    set_order(app, order, created_at=placed)
+    page = back_office.client.get("/admin/")
+    assert 'data-paid-today="20000"' in page.text
+    assert "Today (Nepal Time)" in page.text
+    listed = back_office.client.get("/admin/orders").text
+    assert f"{nepal_midnight:%Y-%m-%d} 01:00" in listed
+    # Set an hour before Nepal's midnight, it is yesterday's on the chart.
+    set_order(app, order, created_at=placed - timedelta(hours=2))
+    page = back_office.client.get("/admin/")
+    assert 'data-paid-today="0"' in page.text
+    assert 'data-paid-week="20000"' in page.text

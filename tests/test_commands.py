@@ -71,6 +71,6 @@ def test_refuses_to_start_without_a_real_secret_key(monkeypatch, secret_key):
 def test_defaults_to_the_built_in_sandbox_without_a_khalti_key():
     config = {"TESTING": True, "KHALTI_BASE_URL": None}
     app = shop_module.create_app(config | {"KHALTI_SECRET_KEY": None})
-    assert app.config["KHALTI_BASE_URL"] == BUILTIN_SANDBOX_URL
+    assert app.config["KHALTI_BASE_URL"] == BUILTIN_SANDBOX_URL.format(port=5001)
     keyed = shop_module.create_app(config | {"KHALTI_SECRET_KEY": "k"})
     assert keyed.config["KHALTI_BASE_URL"] == "https://dev.khalti.com/api/v2/"

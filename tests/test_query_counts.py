@@ -31,7 +31,7 @@ STATEMENTS = {
     "catalog": 1,
     "cart": 1,
     "checkout": 8,
-    "return": 3,
+    "return": 4,
     "order page": 3,
 }
 # On SQLite each transaction also sends its own BEGIN (see
@@ -45,7 +45,7 @@ STATEMENTS_BY_DATABASE = {
         "catalog": 2,
         "cart": 2,
         "checkout": 9,
-        "return": 5,
+        "return": 6,
         "order page": 4,
     },
 }
@@ -171,8 +171,10 @@ def buyer_journey(shop, lines: int) -> dict[str, list]:
         "order page", lambda: shop.client.get(f"/orders/{order.purchase_order_id}")
     )
     assert 'data-order-status="paid"' in page.text
-    items = page.text.split('<table class="order-items">')[1].split("</table>")[0]
-    assert items.count('<tr><th scope="row">') == lines
+    items = page.text.split('<table class="order-items stacked">')[1].split("</table>")[
+        0
+    ]
+    assert items.count('<tr><th scope="row"') == lines
     return statements
 
 
@@ -226,7 +228,13 @@ def test_order_lookups_use_an_index_not_a_table_scan(big_shop):
                 plan = connection.exec_driver_sql(
                     f"EXPLAIN QUERY PLAN {sql}", parameters
                 ).all()
-                scans = [step.detail for step in plan if step.detail.startswith("SCAN")]
+                # A SELECT of subqueries alone reads no table: SCAN CONSTANT ROW.
+                scans = [
+                    step.detail
+                    for step in plan
+                    if step.detail.startswith("SCAN")
+                    and step.detail != "SCAN CONSTANT ROW"
+                ]
                 assert not scans, (page, sql)
 
 

@@ -366,7 +366,14 @@ def test_portal_shows_the_order_and_the_test_credentials(url):
     assert "<script" not in page.text
 
 
-@pytest.mark.parametrize("query", ["?pidx=NoSuchPidx1234567890ab", ""])
+def test_the_front_page_says_what_the_sandbox_is_and_links_to_the_shop(url):
+    page = requests.get(f"{url}/", timeout=5)
+    assert page.status_code == 200
+    assert "an offline stand-in for Khalti" in page.text
+    assert '<a href="http://127.0.0.1:5000/">Back to the shop</a>' in page.text
+
+
+@pytest.mark.parametrize("query", ["?pidx=NoSuchPidx1234567890ab", "?pidx="])
 def test_portal_without_a_known_pidx_is_not_found(url, query):
     page = requests.get(f"{url}/{query}", timeout=5)
     assert page.status_code == 404

@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 
 import app as shop_module
 from models import Order, Product, db, seed_catalog
+from tests.conftest import ROOMY_LIMITS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -48,6 +49,7 @@ class ServedShop:
                 "KHALTI_BASE_URL": khalti_base_url,
                 "KHALTI_TIMEOUT": (2, 5),
                 "PICTURE_FOLDER": str(database.parent / "pictures"),
+                **ROOMY_LIMITS,
             }
         )
         with self.app.app_context():

@@ -166,7 +166,7 @@ def test_checkout_mistakes_are_announced_next_to_their_fields(page, khalti_sandb
     phone = page.get_by_label("Mobile number")
     expect(phone).to_have_attribute("aria-invalid", "true")
     expect(phone).to_have_accessible_description(
-        "10 digits, starting with 97 or 98."
+        "10 digits, starting with 97 or 98. Spaces and dashes are fine."
         " Enter a 10-digit mobile number starting with 97 or 98."
     )
     expect(page.get_by_role("alert")).to_have_text(

@@ -115,3 +115,23 @@ def test_screenshots_of_the_back_office(
         staff_page.locator(f'[data-event="{kind}"] summary').click()
     shots(staff_page, "admin-refund", full_page=True)
     staff_page.context.close()
+
+
+def test_screenshots_in_nepali_on_a_phone(page, served_shop, khalti_sandbox, shots):
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("link", name="नेपाली").click()
+    expect(page.locator("html")).to_have_attribute("lang", "ne")
+    shots(page, "ne-catalog")
+    card = page.locator(".product-card").filter(has_text="Jordan Air")
+    card.locator("input[name=quantity]").fill("2")
+    card.locator("button[type=submit]").click()
+    expect(page.get_by_role("heading", name="तपाईंको कार्ट")).to_be_visible()
+    shots(page, "ne-cart")
+    page.get_by_role("link", name="चेकआउट गर्नुहोस्").click()
+    page.get_by_label("पूरा नाम").fill("सीता शर्मा")
+    page.get_by_label("इमेल").fill("sita@example.com")
+    page.get_by_label("मोबाइल नम्बर").fill("981-234 5678")
+    page.locator("form.form button[type=submit]").click()
+    pay_on_khalti(page)
+    expect(order_status(page)).to_have_attribute("data-order-status", "paid")
+    shots(page, "ne-receipt", full_page=True)
