@@ -84,7 +84,7 @@ class CircuitBreaker:
     about Khalti on its own.
     """
 
-    def __init__(self, threshold: int = 3, cooldown: float = 5.0):
+    def __init__(self, threshold: int = 5, cooldown: float = 5.0):
         self.threshold = threshold
         self.cooldown = cooldown
         self.failures_in_a_row = 0
