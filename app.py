@@ -119,14 +119,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 @bp.before_app_request
 def refuse_files():
-    """No form of the shop or the back office takes a file.
+    """No form takes a file, but the back office's product form its picture.
 
     Flask-WTF gives a form's fields the request's file parts too, so a field
     sent as a file would reach the code as a file object, not text, and fail
-    there (a 500). Refused here at once, for every form.
+    there (a 500). Refused here at once, for every form; the product form
+    (products.py) refuses a file anywhere but in its picture field itself.
     """
-    if request.files:
-        abort(400, "This form takes no files.")
+    if request.files and request.blueprint != "admin.products":
+        abort(400, _("This form takes no files."))
 
 
 @bp.after_app_request

@@ -53,7 +53,7 @@ def test_a_hanging_khalti_is_not_waited_for_after_three_timeouts(shop):
     assert response.status_code == 503
     assert seconds < 0.5
     assert "Khalti is not answering, nothing was charged" in response.text
-    assert response.headers["Retry-After"] == "60"
+    assert int(response.headers["Retry-After"]) > 0
     assert shop.sandbox.stats()["initiate"] == calls_before  # not even asked
     order = shop.latest_order()
     assert order.status == OrderStatus.FAILED
@@ -109,23 +109,26 @@ def test_errors_khalti_answers_with_do_not_open_it(shop):
     assert health(shop) == "closed"
 
 
-def test_while_open_a_return_leaves_the_order_as_it_is(shop):
+def test_while_open_a_lookup_is_not_tried_and_the_order_stays_as_it_is(shop):
     order = shop.start()
+    shop.sandbox.pay(order.payment_url)
     shop.sandbox.fault("lookup", "hang", seconds=3)
     for _ in range(3):
-        assert (
-            shop.client.post(f"/orders/{order.purchase_order_id}/verify").status_code
-            == 502
-        )
-    return_url = shop.sandbox.pay(order.payment_url)
+        assert check_again(shop, order).status_code == 502
+    lookups = shop.sandbox.stats()["lookup"]
 
     started = time.monotonic()
-    response = shop.come_back(return_url)
+    response = check_again(shop, order)
 
     assert time.monotonic() - started < 0.5
     assert response.status_code == 502
+    assert shop.sandbox.stats()["lookup"] == lookups  # not even asked
     assert shop.order(order.purchase_order_id).status == OrderStatus.AWAITING_PAYMENT
     shop.sandbox.fault("lookup", "none")
     time.sleep(COOLDOWN)
-    shop.come_back(return_url)
+    assert check_again(shop, order).status_code == 303
     assert shop.order(order.purchase_order_id).status == OrderStatus.PAID
+
+
+def check_again(shop, order):
+    return shop.client.post(f"/orders/{order.purchase_order_id}/verify")

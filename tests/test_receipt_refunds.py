@@ -30,7 +30,7 @@ def test_a_partial_then_a_full_refund_on_the_receipt(app, client, shop, back_off
     shown = f'<time datetime="{in_nepal.isoformat(timespec="seconds")}">'
     assert f'<td data-label="Date">{shown}{in_nepal:%Y-%m-%d %H:%M}</time>' in receipt
 
-    assert back_office.refund(order).status_code == 303
+    assert back_office.refund_everything(order).status_code == 303
     receipt = client.get(f"/orders/{order.purchase_order_id}").text
     assert refund_rows(receipt) == ["5050", "14950"]
     assert "No reason given" in receipt
