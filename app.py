@@ -9,7 +9,6 @@ modules.
 """
 
 import logging
-import secrets
 import time
 from datetime import timedelta
 from functools import partial
@@ -28,36 +27,42 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale, ngettext
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
-from markupsafe import Markup
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import selectinload
-from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
-from wtforms import EmailField, HiddenField, IntegerField, StringField, TelField
-from wtforms.validators import (
-    Email,
-    InputRequired,
-    Length,
-    NumberRange,
-    Optional,
-    Regexp,
-)
 
 import admin
+import cards
 import commands
 import config
 import database
+import errors
 import i18n
 import khalti
 import payments
+from cart import (
+    MINIMUM_PAISA,
+    cart_lines,
+    cart_problem,
+    quantity_problem,
+    save_cart,
+    session_cart,
+)
 from database import db
-from forms import first_error, group_phone, safe_next, strip, without_separators
+from forms import (
+    CartLineForm,
+    CheckoutForm,
+    OneTimeForm,
+    ProductForm,
+    first_error,
+    group_phone,
+    safe_next,
+)
 from models import (
     OPEN_STATUSES,
     RELEASES_STOCK,
@@ -76,12 +81,6 @@ from throttle import buyer_actions, limiter
 
 bp = Blueprint("shop", __name__)
 csrf = CSRFProtect()
-
-# Khalti refuses web checkout payments under Rs 10.
-MINIMUM_PAISA = 1000
-
-# Database ids are 32-bit; a larger number cannot name a product.
-MAX_ID = 2**31 - 1
 
 # Product pictures get a new random name whenever they change, so a
 # browser may keep one for as long as it likes.
@@ -110,10 +109,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.add_template_filter(format_npr, "npr")
     app.add_template_filter(paisa_to_rupees, "rupees")
     app.add_template_filter(group_phone, "phone")
+    cards.init_app(app)
+    errors.init_app(app)
     app.register_blueprint(bp)
     admin.init_app(app)
     commands.init_app(app)
-    app.extensions["product_cards"] = {}  # see product_cards()
     return app
 
 
@@ -157,86 +157,10 @@ def layout_context() -> dict:
 # --- The cart: product ids and quantities in the signed session cookie ------
 
 
-def session_cart() -> dict[str, int]:
-    return session.get("cart", {})
-
-
-def save_cart(cart: dict[str, int]) -> None:
-    session["cart"] = cart
-
-
-def cart_lines() -> list[CartLine]:
-    """The cart with each product read from the database, prices included."""
-    cart = session_cart()
-    products = db.session.scalars(
-        select(Product)
-        .where(Product.id.in_([int(pid) for pid in cart]))
-        .order_by(Product.id)
-    )
-    return [CartLine(product, cart[str(product.id)]) for product in products]
-
-
-class ProductForm(FlaskForm):
-    """Names one product; used as is to remove a cart line."""
-
-    product_id = IntegerField(
-        _l("Product"),
-        validators=[
-            InputRequired(message=_l("This field is required.")),
-            NumberRange(min=1, max=MAX_ID, message=_l("No such product.")),
-        ],
-    )
-
-
-class CartLineForm(ProductForm):
-    quantity = IntegerField(
-        _l("Quantity"),
-        validators=[
-            InputRequired(message=_l("This field is required.")),
-            NumberRange(min=1, message=_l("Enter a quantity of 1 or more.")),
-        ],
-    )
-
-
 def refuse(message: str, page, status: int = 400):
     """Answer bad input with a message on `page`, changing nothing."""
     flash(message, "error")
     return page(), status
-
-
-def quantity_problem(product: Product, quantity: int, in_cart: int = 0) -> str | None:
-    """Why the cart cannot hold `quantity` of `product`, or None.
-
-    `in_cart` is how many the cart held before this request added more, so
-    the message can say that they are counted.
-    """
-    if not product.visible:
-        return _("%(name)s is no longer for sale.", name=product.name)
-    limit = current_app.config["MAX_UNITS_PER_PRODUCT"]
-    if quantity > limit:
-        # One visitor must not hold the whole stock in unpaid orders.
-        return _(
-            "You can buy at most %(limit)s of one product in one order.",
-            limit=i18n.digits(limit),
-        )
-    if quantity <= product.stock:
-        return None
-    if in_cart:
-        return ngettext(
-            "Your cart already holds %(in_cart)s of %(name)s, and only %(stock)s is"
-            " in stock.",
-            "Your cart already holds %(in_cart)s of %(name)s, and only %(stock)s are"
-            " in stock.",
-            product.stock,
-            in_cart=i18n.digits(in_cart),
-            stock=i18n.digits(product.stock),
-            name=product.name,
-        )
-    return _(
-        "Only %(stock)s of %(name)s left in stock.",
-        stock=i18n.digits(product.stock),
-        name=product.name,
-    )
 
 
 # --- Catalog and cart --------------------------------------------------------
@@ -245,15 +169,7 @@ def quantity_problem(product: Product, quantity: int, in_cart: int = 0) -> str |
 @bp.get("/")
 def catalog():
     """List every product on sale."""
-    return render_template("catalog.html", product_cards=product_cards())
-
-
-@bp.app_template_global()
-def product_image(product: Product) -> str:
-    """The URL of a product's picture, or of its drawing when it has none."""
-    if product.picture:
-        return url_for("shop.picture", name=product.picture)
-    return url_for("static", filename=product.image)
+    return render_template("catalog.html", product_cards=cards.product_cards())
 
 
 @bp.get("/pictures/<name>")
@@ -262,42 +178,6 @@ def picture(name: str):
     return send_from_directory(
         current_app.config["PICTURE_FOLDER"], name, max_age=PICTURE_MAX_AGE_S
     )
-
-
-# Stands in for the buyer's CSRF token in the cached product cards. Jinja
-# escapes "<" in product data, so no product text can ever contain it.
-TOKEN_SLOT = Markup("<csrf-token>")
-
-
-def product_cards() -> Markup:
-    """The catalog's product cards, rendered again only when a product changed.
-
-    Rendering the cards was most of the catalog's cost, yet they change only
-    when a product row does. So this worker keeps the last cards it rendered
-    together with the rows they show, and every visit reads the rows again
-    (one SELECT of plain tuples, cheaper than loading Product objects): any
-    write by anyone, this worker, another one or a person in a SQL shell, is
-    seen at once, and no page can show a wrong price or stock. The rows are
-    all of them, hidden products included, so hiding or showing one is seen
-    too. The cards are cached with a slot where each page puts its own
-    buyer's CSRF token.
-    """
-    rows = tuple(db.session.execute(select(Product.__table__).order_by(Product.id)))
-    cache = current_app.extensions["product_cards"]
-    # One set of cards per language: the words and prices differ.
-    language = str(get_locale())
-    cached_rows, cards = cache.get(language, (None, None))
-    if rows != cached_rows:
-        products = db.session.scalars(
-            select(Product).where(Product.visible).order_by(Product.id)
-        )
-        cards = Markup(
-            render_template("_product_cards.html", products=products, token=TOKEN_SLOT)
-        )
-        # One assignment, so another thread never sees new rows with old cards.
-        cache[language] = (rows, cards)
-    # Markup.replace escapes the token it puts in.
-    return cards.replace(TOKEN_SLOT, generate_csrf())
 
 
 def render_cart():
@@ -382,83 +262,6 @@ def remove_cart_line():
 
 
 # --- Checkout: create the order, then ask Khalti for a payment link ---------
-
-RELOAD_CHECKOUT = _l(
-    "This form is out of date. Reload the checkout page and try again."
-)
-
-
-class OneTimeForm(FlaskForm):
-    """A form that places an order: checkout's, and "Pay again"'s."""
-
-    # A fresh random token each time the form is shown. Submitting the same
-    # form again (a double click, a reload, the back button) carries the same
-    # token, which the orders table allows only once: see place_order().
-    checkout_token = HiddenField(
-        _l("Checkout form"),
-        default=lambda: secrets.token_urlsafe(16),
-        validators=[
-            InputRequired(message=RELOAD_CHECKOUT),
-            Regexp(r"[A-Za-z0-9_-]{22}\Z", message=RELOAD_CHECKOUT),
-        ],
-    )
-
-
-class CheckoutForm(OneTimeForm):
-    name = StringField(
-        _l("Full name"),
-        filters=[strip],
-        validators=[
-            InputRequired(message=_l("This field is required.")),
-            Length(max=100, message=_l("Field cannot be longer than 100 characters.")),
-            # Control characters have no place in a name, and PostgreSQL
-            # refuses to store a NUL.
-            Regexp(r"[^\x00-\x1f\x7f]*\Z", message=_l("Use letters and spaces only.")),
-        ],
-    )
-    email = EmailField(
-        _l("Email"),
-        filters=[strip],
-        validators=[
-            InputRequired(message=_l("This field is required.")),
-            Email(message=_l("Invalid email address.")),
-            Length(max=254, message=_l("Field cannot be longer than 254 characters.")),
-        ],
-    )
-    phone = TelField(
-        _l("Mobile number"),
-        # "981 234 5678" and "981-2345678" are the same number: keep the digits.
-        filters=[strip, without_separators],
-        validators=[
-            InputRequired(message=_l("This field is required.")),
-            Regexp(
-                r"9[78][0-9]{8}\Z",
-                message=_l("Enter a 10-digit mobile number starting with 97 or 98."),
-            ),
-        ],
-    )
-    # The total the page showed, sent back with the form: the buyer pays
-    # that total or is asked again (see checkout()). Optional: a form sent
-    # by a script, or by a page opened before it existed, is not checked.
-    total_paisa = HiddenField(
-        validators=[Optional(), Regexp(r"[0-9]{1,12}\Z", message=RELOAD_CHECKOUT)]
-    )
-
-
-def cart_problem(lines: list[CartLine]) -> str | None:
-    """Why this cart cannot be checked out, or None."""
-    if not lines:
-        return _("Your cart is empty.")
-    if cart_total_paisa(lines) < MINIMUM_PAISA:
-        return _(
-            "Khalti accepts payments of %(minimum)s or more."
-            " Add a little more to your cart.",
-            minimum=format_npr(MINIMUM_PAISA),
-        )
-    for line in lines:
-        if problem := quantity_problem(line.product, line.quantity):
-            return problem
-    return None
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
@@ -964,76 +767,3 @@ def healthz():
         answer = {"database": "unreachable", "reason": type(exc).__name__}
         return answer | {"khalti": khalti_circuit}, 503
     return {"database": "ok", "khalti": khalti_circuit}
-
-
-# --- Errors ------------------------------------------------------------------
-
-
-def error_template() -> str:
-    """The error page of the half of the site the error happened in.
-
-    Under /admin/ the back office's, with a way back to the dashboard or the
-    login; everywhere else the shop's, with a way back to the cart.
-    """
-    in_back_office = request.path == "/admin" or request.path.startswith("/admin/")
-    return "admin/error.html" if in_back_office else "error.html"
-
-
-def error_page(code: int, title: str, message: str):
-    return render_template(
-        error_template(), code=code, title=title, message=message
-    ), code
-
-
-# Werkzeug names and explains each error in English; the buyer reads these.
-ERROR_TEXTS = {
-    400: (_l("Bad request"), _l("The shop could not understand that request.")),
-    403: (_l("Forbidden"), _l("That is not open to this browser.")),
-    404: (_l("Not found"), _l("There is nothing at this address.")),
-    405: (_l("Not allowed"), _l("This page cannot be used that way.")),
-    409: (_l("Conflict"), _l("That changed while you were looking. Try again.")),
-    413: (_l("Too large"), _l("What you sent is too large for the shop.")),
-    429: (_l("Too many requests"), _l("Too many tries from here. Wait a little.")),
-    502: (_l("Khalti did not answer"), _l("Khalti could not be reached just now.")),
-}
-
-
-def error_texts(error: HTTPException) -> tuple[str, str]:
-    """The error's title and message in the buyer's language.
-
-    A description the shop gave (abort(502, _("..."))) is already translated;
-    Werkzeug's own English one is replaced.
-    """
-    title, message = ERROR_TEXTS.get(error.code, (error.name, error.description))
-    if error.description != type(error).description:
-        message = error.description
-    return str(title), str(message)
-
-
-@bp.app_errorhandler(HTTPException)
-def http_error(error: HTTPException):
-    title, message = error_texts(error)
-    # The error's own response keeps its headers (Retry-After, Allow).
-    response = error.get_response()
-    response.set_data(
-        render_template(error_template(), code=error.code, title=title, message=message)
-    )
-    response.content_type = "text/html; charset=utf-8"
-    return response
-
-
-@bp.app_errorhandler(CSRFError)
-def csrf_error(error: CSRFError):
-    message = _(
-        "This form has expired or did not come from this site."
-        " Reload the page and try again."
-    )
-    return error_page(400, _("Form expired"), message)
-
-
-@bp.app_errorhandler(500)
-def server_error(error):
-    db.session.rollback()
-    return error_page(
-        500, _("Something went wrong"), _("Please try again in a moment.")
-    )

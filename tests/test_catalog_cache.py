@@ -1,6 +1,6 @@
 """The catalog's cached product cards never show a wrong price or stock.
 
-app.product_cards keeps the last cards each worker rendered. Every write that
+cards.product_cards keeps the last cards each worker rendered. Every write that
 changes a price or a stock must show on the very next catalog page, whoever
 made it: this worker, another worker (a second app on the same database), or
 someone with a SQL shell. And the cards carry each buyer's own CSRF token.

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from conftest import ServedSandbox, Shop
 
-import app as shop_module
+import cart
 from models import Order, OrderStatus, db, now_utc
 
 
@@ -96,7 +96,7 @@ def test_wrong_secret_key_fails_the_order(make_app, tmp_path):
 
 def test_validation_refusal_fails_the_order_with_400(shop, monkeypatch):
     # Were the shop's own Rs 10 check missing, Khalti would refuse the amount.
-    monkeypatch.setattr(shop_module, "MINIMUM_PAISA", 0)
+    monkeypatch.setattr(cart, "MINIMUM_PAISA", 0)
     stock_before = shop.stock("khalti-sticker")
     shop.add("khalti-sticker", 1)
     response = shop.checkout()

@@ -16,7 +16,7 @@ from models import Order, OrderItem, OrderStatus, PaymentEvent, Product, db
 
 # What each page costs, in statements. Catalog: one SELECT of the product rows;
 # the first visit (and the first after a product changed) loads the products
-# again to render their cards (see app.product_cards). Cart: one SELECT.
+# again to render their cards (see cards.product_cards). Cart: one SELECT.
 # Checkout: read the cart's products, insert the order and its items (one
 # INSERT for all), lock the products and reserve the stock (one SELECT ... FOR
 # NO KEY UPDATE and one UPDATE for all), insert the first two timeline steps
