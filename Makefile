@@ -32,7 +32,7 @@ run: $(VENV)/installed .env
 	trap 'kill $$!' EXIT INT TERM; \
 	SANDBOX_PORT=$(SANDBOX_PORT) $(BIN)/flask --app app run --port $(SHOP_PORT)
 
-# examples/minimal.py (README part 2) against the sandbox. Both get the same
+# examples/minimal.py (docs/tutorial.md) against the sandbox. Both get the same
 # made-up key, so the example never reaches Khalti even if .env holds a real one.
 EXAMPLE_ENV := KHALTI_SECRET_KEY=example-sandbox-key DATABASE_URL=sqlite:///payments.db
 
@@ -43,7 +43,7 @@ example: $(VENV)/installed .env
 		$(BIN)/flask --app sandbox run --port $(SANDBOX_PORT) & \
 	trap 'kill $$!' EXIT INT TERM; \
 	$(EXAMPLE_ENV) KHALTI_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api/v2/ \
-	PYTHONPATH=$(CURDIR) $(BIN)/flask --app examples/minimal.py run --port $(SHOP_PORT)
+	SITE_URL=http://127.0.0.1:$(SHOP_PORT) PYTHONPATH=$(CURDIR) $(BIN)/flask --app examples/minimal.py run --port $(SHOP_PORT)
 
 # Only the sandbox, for your own app to talk to (README part 2). An empty
 # KHALTI_SECRET_KEY, which .env cannot override, makes it accept any key.

@@ -33,6 +33,7 @@ class ServedExample:
             "KHALTI_SECRET_KEY": khalti_key,
             "KHALTI_BASE_URL": khalti_api_url,
             "DATABASE_URL": example_database_url(tmp_path),
+            "SITE_URL": self.url,  # return_url is built on it, not on Host
         }
         self.process = None
 
@@ -243,7 +244,11 @@ def test_example_amount_mismatch_is_held_for_review(browser, example, khalti_san
     page = browser.get(f"{example.url}/khalti/return?pidx={pidx}&status=Completed")
 
     assert status_on(page) == "needs_review"
+    assert "Please do not\n     pay again" in page.text
     assert example.fulfilments(pidx) == 0
+    assert f"Needs review: {pidx}. Khalti says Completed for 1000 paisa" in (
+        example.log()
+    )
 
 
 def test_example_reload_asks_nobody_and_fulfils_once(browser, example, khalti_sandbox):
@@ -269,6 +274,8 @@ def test_example_lookup_outage_changes_nothing_until_checked_again(
     page = browser.get(return_url)
     assert page.status_code == 502
     assert "Khalti did not answer; nothing changed." in page.text
+    assert "503" not in page.text
+    assert f"Lookup of {pidx_of(payment_url)} failed" in example.log()
     assert status_on(page) == "initiated"
 
     requests.delete(f"{khalti_sandbox.url}/sandbox/faults", timeout=5)
@@ -281,8 +288,11 @@ def test_example_refused_key_shows_an_error_and_saves_nothing(tmp_path):
     try:
         response = Browser(example).pay_button()
         assert response.status_code == 502
-        assert "Khalti did not start the payment: Invalid token." in response.text
+        # A plain sentence for the buyer; Khalti's words only in the log.
+        assert "Khalti could not start the payment." in response.text
+        assert "Invalid token" not in response.text
         assert "the-right-key" not in response.text
+        assert "Khalti did not start a payment: Invalid token." in example.log()
         assert example.payment_count() == 0
     finally:
         example.stop()
@@ -307,3 +317,38 @@ def test_example_reconcile_settles_payments_nobody_came_back_for(
     second = example.command("reconcile")
     assert "Checked 1 open payments." in second.stdout
     assert status_on(browser.get(f"{example.url}/payments/{paid}")) == "paid"
+
+
+def test_example_return_url_ignores_the_host_header(browser, example, khalti_sandbox):
+    page = browser.get(example.url + "/")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]
+    # requests leaves the cookie out when Host names another site: send it.
+    cookie = "; ".join(f"{c.name}={c.value}" for c in browser.http.cookies)
+    response = browser.http.post(
+        example.url + "/pay",
+        data={"csrf_token": token},
+        headers={"Host": "attacker.example", "Cookie": cookie},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 303, response.text
+    sent = khalti_sandbox.record(pidx_of(response.headers["Location"]))["request"]
+    assert sent["return_url"] == example.url + "/khalti/return"
+    assert sent["website_url"] == example.url + "/"
+
+
+def test_example_open_payment_links_back_to_khalti_until_settled(
+    browser, example, khalti_sandbox
+):
+    payment_url = browser.start_payment()
+    pidx = pidx_of(payment_url)
+    expires_at = khalti_sandbox.record(pidx)["expires_at"]
+
+    page = browser.get(f"{example.url}/payments/{pidx}")
+    assert f'<a href="{payment_url}">Continue to payment</a>' in page.text
+    # Stored in UTC: the sandbox's +05:45 time, converted.
+    assert "UTC" in page.text and expires_at[:4] in page.text
+
+    page = browser.get(khalti_sandbox.pay(payment_url))
+    assert status_on(page) == "paid"
+    assert "Continue to payment" not in page.text

@@ -47,7 +47,8 @@ import sandbox
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 CODE_LANGUAGES = {"python", "py", "sh", "bash", "shell", "console"}
-MARKER = re.compile(r"<!--\s*(run|output)\s*(?::\s*(.*?))?\s*-->")
+# docs/tutorial.md adds `append` and `install` (see tests/test_tutorial.py).
+MARKER = re.compile(r"<!--\s*(run|output|append|install)\s*(?::\s*(.*?))?\s*-->")
 README_PORTS = ("5000", "5001")  # the shop or example, and the sandbox
 PORT_MENTION = re.compile(r"(127\.0\.0\.1:|localhost:|--port )(5000|5001)\b")
 
@@ -82,16 +83,18 @@ class Block:
         return None
 
 
-def readme_blocks() -> list[Block]:
-    """The README's fenced blocks, with their captions and markers."""
-    blocks, lines = [], README.read_text().splitlines()
+def readme_blocks(path: Path = README) -> list[Block]:
+    """The fenced blocks of the README (or another Markdown file), with their
+    captions and markers."""
+    blocks, lines = [], path.read_text().splitlines()
     number = 0
     while number < len(lines):
-        opening = re.match(r"```(\S*)\s*$", lines[number])
+        opening = re.match(r"( *)```(\S*)\s*$", lines[number])
         if not opening:
             number += 1
             continue
-        end = lines.index("```", number + 1)
+        indent = opening[1]  # a block in a list item is indented
+        end = lines.index(f"{indent}```", number + 1)
         markers, above = {}, number - 1
         while above >= 0 and (not lines[above].strip() or MARKER.search(lines[above])):
             if marker := MARKER.search(lines[above]):
@@ -99,8 +102,10 @@ def readme_blocks() -> list[Block]:
                 markers[marker[1]] = [option.strip() for option in options]
             above -= 1
         caption = lines[above].strip() if above >= 0 else ""
-        text = "\n".join(lines[number + 1 : end]) + "\n"
-        blocks.append(Block(number + 1, opening[1], text, caption, markers))
+        text = "".join(
+            line.removeprefix(indent) + "\n" for line in lines[number + 1 : end]
+        )
+        blocks.append(Block(number + 1, opening[2], text, caption, markers))
         number = end + 1
     for before, block in zip(blocks, blocks[1:], strict=False):
         if "output" in block.markers:
@@ -274,21 +279,26 @@ class SandboxOn:
         self.server.server_close()
 
 
-@pytest.fixture(scope="module")
-def reader(tmp_path_factory):
+def need_a_readers_tools() -> None:
+    """Skip (fail in CI) unless this machine can run the docs' commands."""
     problems = [
-        f"The README's commands need {tool}; install it to run them."
+        f"The docs' commands need {tool}; install it to run them."
         for tool in ("make", "curl")
         if shutil.which(tool) is None
     ]
     # The copy borrows this virtual environment; without make's stamp in it,
     # make would try to rebuild it in place.
     if not (Path(sys.prefix) / "installed").exists():
-        problems.append("Run the README's commands from the project's .venv.")
+        problems.append("Run the docs' commands from the project's .venv.")
     if problems:
         if os.environ.get("CI"):
             pytest.fail(" ".join(problems))
         pytest.skip(" ".join(problems))
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory):
+    need_a_readers_tools()
     return Reader(tmp_path_factory.mktemp("reader"))
 
 
@@ -300,6 +310,11 @@ def matches(expected: str, output: str) -> bool:
 
 @pytest.mark.parametrize("block", RUNS, ids=block_id)
 def test_readme_runs(reader, block):
+    run_and_check(reader, block)
+
+
+def run_and_check(reader: Reader, block: Block) -> None:
+    """Run a run block as the reader would; check its output block, if any."""
     server = block.option("server")
     needs_sandbox = block.option("sandbox") is not None
     with SandboxOn(reader.ports["5001"]) if needs_sandbox else nullcontext():
