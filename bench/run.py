@@ -462,7 +462,7 @@ def main() -> None:
         notes["memory"] = memory
         check_every_checkout_placed_an_order(database_url, rounds, single)
         print("The sale (bench/sale.py), on the same database...")
-        sale_lines = sale.sale(database_url)
+        sale_lines = sale.sale(database_url, compared_dir)
     report = format_report(summarise(rounds), single, notes)
     report += "\n".join(["", "## The sale", *sale_lines]) + "\n"
     print(report)

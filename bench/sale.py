@@ -51,12 +51,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve(stack: ExitStack, args: list[str], env: dict) -> tuple[str, int]:
-    """gunicorn with `args` on a free port; return (url, master pid)."""
+def serve(
+    stack: ExitStack, args: list[str], env: dict, tree: Path = ROOT
+) -> tuple[str, int]:
+    """gunicorn with `args`, from `tree`, on a free port; return (url, master pid)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", *args, "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT,
+        cwd=tree,
         env=os.environ | env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -227,14 +229,31 @@ def committed_payments(database_url: str) -> int:
     return count
 
 
-def sale(database_url: str) -> list[str]:
-    """Run both sales on the (ready) database; return the report's lines."""
+def sale(database_url: str, compared_dir: str | None = None) -> list[str]:
+    """Run both sales on the (ready) database; return the report's lines.
+
+    With `compared_dir` (another checkout of the shop), its shop, with its
+    own recipe, goes through the same two sales after this one's.
+    """
+    trees = [("this tree", ROOT)]
+    if compared_dir:
+        trees.append((f"compared: {compared_dir}", Path(compared_dir)))
+    lines = []
     with ExitStack() as stack:
         sandbox_url, _ = serve(
             stack,
             ["sandbox:create_app()", "--worker-class", "gthread", "--threads", "400"],
             {"KHALTI_SECRET_KEY": SANDBOX_KEY},
         )
+        for label, tree in trees:
+            lines += ["", f"### {label}"]
+            lines += sales_of(tree, sandbox_url, database_url)
+    return lines
+
+
+def sales_of(tree: Path, sandbox_url: str, database_url: str) -> list[str]:
+    """Both sales on the shop of `tree`, served with its own recipe."""
+    with ExitStack() as stack:
         shop_url, shop_pid = serve(
             stack,
             ["-c", "deploy/gunicorn.conf.py"],
@@ -245,17 +264,17 @@ def sale(database_url: str) -> list[str]:
                 "KHALTI_BASE_URL": f"{sandbox_url}/api/v2/",
                 "FORWARDED_ALLOW": "1",
             },
+            tree,
         )
         memory_before = rss_mb(shop_pid)
         lines = slow_sale(shop_url, sandbox_url, database_url)
         lines += hanging_sale(shop_url, sandbox_url)
         memory_after = rss_mb(shop_pid)
-        lines += [
-            "",
-            f"The shop's workers together: {memory_before:.0f} MB before the sales,"
-            f" {memory_after:.0f} MB after ({memory_after - memory_before:+.0f} MB).",
-        ]
-    return lines
+    return lines + [
+        "",
+        f"The shop's workers together: {memory_before:.0f} MB before the sales,"
+        f" {memory_after:.0f} MB after ({memory_after - memory_before:+.0f} MB).",
+    ]
 
 
 def slow_sale(shop_url: str, sandbox_url: str, database_url: str) -> list[str]:
@@ -282,7 +301,7 @@ def slow_sale(shop_url: str, sandbox_url: str, database_url: str) -> list[str]:
     ]
     lines = [
         "",
-        f"### Sale, Khalti answering in 1 s: {BUYERS} buyers at once",
+        f"#### Khalti answering in 1 s: {BUYERS} buyers at once",
         "",
         "| | p50 ms | p99 ms | max ms | count |",
         "|---|---:|---:|---:|---:|",
@@ -345,7 +364,7 @@ def hanging_sale(shop_url: str, sandbox_url: str) -> list[str]:
     recovered = sum(not b.problems for b in after)
     lines = [
         "",
-        f"### Khalti hanging: {BUYERS} buyers, one every 250 ms",
+        f"#### Khalti hanging: {BUYERS} buyers, one every 250 ms",
         "",
         f"Catalog during the outage: p50 {percentile(catalog, 0.5):.0f} ms,"
         f" p99 {percentile(catalog, 0.99):.0f} ms, max {max(catalog):.0f} ms."
@@ -380,4 +399,4 @@ def goal_lines(goals: list[tuple[str, bool]]) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(sale(sys.argv[1])))
+    print("\n".join(sale(*sys.argv[1:])))
