@@ -45,7 +45,7 @@ example: $(VENV)/installed .env
 	$(EXAMPLE_ENV) KHALTI_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api/v2/ \
 	SITE_URL=http://127.0.0.1:$(SHOP_PORT) PYTHONPATH=$(CURDIR) $(BIN)/flask --app examples/minimal.py run --port $(SHOP_PORT)
 
-# Only the sandbox, for your own app to talk to (README part 2). An empty
+# Only the sandbox, for your own app to talk to (docs/tutorial.md). An empty
 # KHALTI_SECRET_KEY, which .env cannot override, makes it accept any key.
 sandbox: $(VENV)/installed
 	KHALTI_SECRET_KEY= $(BIN)/flask --app sandbox run --port $(SANDBOX_PORT)
@@ -75,7 +75,7 @@ bench-postgres: $(VENV)/installed
 	PG_FSYNC=on REQUIRE_POSTGRES=1 scripts/with-postgres \
 		sh -c '$(BIN)/python bench/run.py --database-url "$$TEST_DATABASE_URL"'
 
-# The Nepali catalog (README: "Translating the shop"). `make messages` after
+# The Nepali catalog (docs/translating.md). `make messages` after
 # changing the shop's words; translate what it marks new or fuzzy in
 # translations/ne/LC_MESSAGES/messages.po; `make translations` compiles the
 # .mo the shop reads (committed, so a fresh checkout runs without this step).

@@ -174,7 +174,7 @@ def deploy_findings(
 ) -> list[tuple[str, str]]:
     """What check-deploy reports about a configuration: (level, message) pairs.
 
-    The README's go-live checklist, as code. It reads the configuration,
+    docs/going-live.md's checklist, as code. It reads the configuration,
     and the permissions of the .env in `project_folder`, only. (With the
     example's placeholder SECRET_KEY the app, so this command too, does not
     even start: see config.check_secret_key.)

@@ -1,14 +1,17 @@
-"""The README's code, checked so that it cannot rot.
+"""The code of the README and of the docs pages in DOCS, checked so that it cannot rot.
 
-Every Python or shell block in README.md is one of two kinds:
+Every Python or shell block in README.md (and in each page of DOCS below) is
+one of two kinds:
 
 - an excerpt: its caption (the text line just above it) starts with the
   backquoted path of a file in the project, e.g. "`examples/minimal.py`, the
   return route:". The block must then be whole lines copied verbatim from
   that file, which the rest of the suite runs;
 - a run block: an HTML comment `<!-- run -->` sits between its caption and
-  the fence. The block is executed, in README order, in one throwaway copy
-  of the project with a fresh HOME, and must succeed. Options go after a
+  the fence. The block is executed, in the page's order, in one throwaway
+  copy of the project per page with a fresh HOME, and must succeed. The
+  pages under docs/ say their commands run once `make run` has made `.env`
+  and the database; their copy is prepared so (`Reader.prepare`). Options go after a
   colon, comma-separated: `sandbox` serves sandbox.py on the README's port
   5001 while the block runs; `server` or `server PORT` says the block starts
   a server that must answer on http://127.0.0.1:PORT/ (default 5000) with
@@ -46,6 +49,21 @@ import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+# The docs pages whose blocks are checked here, as the README's are. The
+# tutorial and khalti-api.md have their own checks, in tests/test_tutorial.py.
+DOCS = [README] + [
+    ROOT / "docs" / name
+    for name in (
+        "how-it-works.md",
+        "back-office.md",
+        "going-live.md",
+        "translating.md",
+        "testing.md",
+        "troubleshooting.md",
+        "architecture.md",
+        "RELIABILITY.md",
+    )
+]
 CODE_LANGUAGES = {"python", "py", "sh", "bash", "shell", "console"}
 # docs/tutorial.md adds `append` and `install` (see tests/test_tutorial.py).
 MARKER = re.compile(r"<!--\s*(run|output|append|install)\s*(?::\s*(.*?))?\s*-->")
@@ -61,6 +79,7 @@ class Block:
     caption: str
     markers: dict[str, list[str]] = field(default_factory=dict)  # name -> options
     output: "Block | None" = None
+    source: Path = README  # the Markdown file it is in
 
     @property
     def excerpt_of(self) -> Path | None:
@@ -105,53 +124,56 @@ def readme_blocks(path: Path = README) -> list[Block]:
         text = "".join(
             line.removeprefix(indent) + "\n" for line in lines[number + 1 : end]
         )
-        blocks.append(Block(number + 1, opening[2], text, caption, markers))
+        blocks.append(
+            Block(number + 1, opening[2], text, caption, markers, source=path)
+        )
         number = end + 1
     for before, block in zip(blocks, blocks[1:], strict=False):
         if "output" in block.markers:
-            assert before.runs, f"README line {block.line}: output of no run block"
+            assert before.runs, f"{path.name} line {block.line}: output of no run block"
             before.output = block
     return blocks
 
 
-BLOCKS = readme_blocks()
+BLOCKS = [block for path in DOCS for block in readme_blocks(path)]
 CODE = [block for block in BLOCKS if block.language in CODE_LANGUAGES]
 EXCERPTS = [block for block in CODE if block.excerpt_of and not block.runs]
 RUNS = [block for block in CODE if block.runs]
 
 
 def block_id(block: Block) -> str:
-    return f"line{block.line}"
+    return f"{block.source.stem}-line{block.line}"
 
 
 def test_readme_every_code_block_is_an_excerpt_or_runs():
     unchecked = [
-        f"line {block.line}: {block.caption!r}"
+        f"{block.source.name} line {block.line}: {block.caption!r}"
         for block in CODE
         if not block.runs and not block.excerpt_of
     ]
     assert not unchecked, (
-        "Caption these README blocks with the file they come from, or mark them"
+        "Caption these blocks with the file they come from, or mark them"
         f" <!-- run -->: {unchecked}"
     )
-    assert EXCERPTS and RUNS
+    assert RUNS
 
 
 @pytest.mark.parametrize("block", EXCERPTS, ids=block_id)
 def test_readme_excerpt_is_verbatim_from_its_file(block):
     source = block.excerpt_of.read_text()
     assert f"\n{block.text}" in f"\n{source}", (
-        f"README line {block.line} is not a verbatim excerpt of"
+        f"{block.source.name} line {block.line} is not a verbatim excerpt of"
         f" {block.excerpt_of.relative_to(ROOT)}"
     )
 
 
-def test_readme_python_survives_ruff_format():
-    """ruff formats the README's Python blocks: it must find nothing to change,
-    or excerpts would drift from their files (an indented excerpt would be
-    dedented, for one)."""
+@pytest.mark.parametrize("path", DOCS, ids=lambda path: path.name)
+def test_readme_python_survives_ruff_format(path):
+    """ruff formats the Python blocks of the README and the pages: it must
+    find nothing to change, or excerpts would drift from their files (an
+    indented excerpt would be dedented, for one)."""
     checked = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--check", "--diff", str(README)],
+        [sys.executable, "-m", "ruff", "format", "--check", "--diff", str(path)],
         capture_output=True,
         text=True,
     )
@@ -162,6 +184,14 @@ def test_readme_json_samples_parse():
     for block in BLOCKS:
         if block.language == "json":
             json.loads(block.text)
+
+
+def test_readme_docs_pages_are_all_checked():
+    """Every page under docs/ is checked here or in tests/test_tutorial.py,
+    but BENCHMARKS.md, whose `make bench` takes minutes and installs wrk."""
+    checked_elsewhere = {"tutorial.md", "khalti-api.md", "BENCHMARKS.md"}
+    pages = {path.name for path in (ROOT / "docs").glob("*.md")}
+    assert pages - checked_elsewhere <= {path.name for path in DOCS}
 
 
 # --- Running the run blocks ----------------------------------------------------
@@ -199,6 +229,22 @@ class Reader:
             # The shop's built-in sandbox address names port 5001 itself.
             "KHALTI_BASE_URL": self.localize("http://127.0.0.1:5001/api/v2/"),
         }
+
+    def prepare(self) -> None:
+        """What `make run` leaves behind, which the docs pages start from:
+        a private `.env` and the database with its sample products."""
+        for command in (
+            ["make", "--no-print-directory", ".env"],
+            [".venv/bin/flask", "--app", "app", "init-db"],
+        ):
+            subprocess.run(
+                command,
+                cwd=self.project,
+                env=self.env,
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
 
     def localize(self, text: str) -> str:
         """Swap the README's ports for this machine's."""
@@ -297,9 +343,19 @@ def need_a_readers_tools() -> None:
 
 
 @pytest.fixture(scope="module")
-def reader(tmp_path_factory):
+def readers(tmp_path_factory):
+    """One reader per page, made when its first run block comes."""
     need_a_readers_tools()
-    return Reader(tmp_path_factory.mktemp("reader"))
+    made: dict[Path, Reader] = {}
+
+    def reader_of(path: Path) -> Reader:
+        if path not in made:
+            made[path] = Reader(tmp_path_factory.mktemp(path.stem))
+            if path != README:
+                made[path].prepare()
+        return made[path]
+
+    return reader_of
 
 
 def matches(expected: str, output: str) -> bool:
@@ -309,8 +365,8 @@ def matches(expected: str, output: str) -> bool:
 
 
 @pytest.mark.parametrize("block", RUNS, ids=block_id)
-def test_readme_runs(reader, block):
-    run_and_check(reader, block)
+def test_readme_runs(readers, block):
+    run_and_check(readers(block.source), block)
 
 
 def run_and_check(reader: Reader, block: Block) -> None:
