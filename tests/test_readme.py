@@ -158,13 +158,15 @@ def test_readme_every_code_block_is_an_excerpt_or_runs():
     assert RUNS
 
 
-@pytest.mark.parametrize("block", EXCERPTS, ids=block_id)
-def test_readme_excerpt_is_verbatim_from_its_file(block):
-    source = block.excerpt_of.read_text()
-    assert f"\n{block.text}" in f"\n{source}", (
-        f"{block.source.name} line {block.line} is not a verbatim excerpt of"
-        f" {block.excerpt_of.relative_to(ROOT)}"
-    )
+def test_readme_excerpts_are_verbatim_from_their_files():
+    # The pages quote no file today (the tutorial builds its file with
+    # append blocks instead); a quote added later is checked here.
+    for block in EXCERPTS:
+        source = block.excerpt_of.read_text()
+        assert f"\n{block.text}" in f"\n{source}", (
+            f"{block.source.name} line {block.line} is not a verbatim excerpt of"
+            f" {block.excerpt_of.relative_to(ROOT)}"
+        )
 
 
 @pytest.mark.parametrize("path", DOCS, ids=lambda path: path.name)
