@@ -19,7 +19,6 @@ The reader's app is in ~/myshop, where every command runs, and the project
 in ~/khalti-demo-shop, as the tutorial says.
 """
 
-import ast
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from test_architecture import imported_names
 from test_readme import (
     CODE_LANGUAGES,
     ROOT,
@@ -107,13 +107,8 @@ def test_tutorial_installs_the_pinned_versions():
 
 def imported_packages(path: Path) -> set[str]:
     """The top-level modules a file imports, less the standard library's."""
-    modules = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            modules |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            modules.add(node.module.split(".")[0])
-    return modules - set(sys.stdlib_module_names) - {"khalti", "minimal"}
+    stdlib = set(sys.stdlib_module_names)
+    return imported_names(path) - stdlib - {"khalti", "minimal"}
 
 
 def test_tutorial_installs_every_package_the_example_imports():
